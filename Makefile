@@ -1,0 +1,31 @@
+# Two entry points (README): `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.geomkit-installed
+SAMPLE := samples/minilm_kjv.h5
+DEMO_DIR := demo-output
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+# torch is pinned to the CPU build first: an unpinned torch pulls several GB of CUDA packages.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p $(DEMO_DIR)
+	$(BIN)/geomkit info $(SAMPLE) --format table
+	$(BIN)/geomkit isotropy $(SAMPLE) --format table --html $(DEMO_DIR)/isotropy.html
+	@echo "HTML report: $(abspath $(DEMO_DIR))/isotropy.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR)

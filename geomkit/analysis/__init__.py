@@ -1,0 +1,1 @@
+"""Analyses: one module per concern, pure numerics. ``compute_<name>(source, *, ...) -> Result``."""

@@ -1,0 +1,71 @@
+"""The ``geomkit`` click group and the one place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from geomkit import __version__
+from geomkit.errors import EXIT_INPUT, GeomkitError
+
+# subcommand name -> module under geomkit.cli (each defines a click command called ``command``)
+COMMANDS = {
+    "info": "info",
+    "transform": "transform",
+    "isotropy": "isotropy",
+    "hubness": "hubness",
+    "depth": "depth",
+    "norms": "norms",
+    "infogain": "infogain",
+}
+
+
+class GeomkitGroup(click.Group):
+    def list_commands(self, ctx):
+        return [name for name in COMMANDS if self.get_command(ctx, name) is not None]
+
+    def get_command(self, ctx, name):
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        try:
+            return importlib.import_module(f"geomkit.cli.{module}").command
+        except ModuleNotFoundError as exc:  # a subcommand not built yet
+            if exc.name == f"geomkit.cli.{module}":
+                return None
+            raise
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GeomkitError as exc:
+            _fail(str(exc), exc.exit_code)
+        except MemoryError:
+            _fail("out of memory; lower --memory or analyse a --sample.", EXIT_INPUT)
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                sys.stderr.close()
+                ctx.exit(0)
+            name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            _fail(f"{name}{exc.strerror or exc}.", EXIT_INPUT)
+
+
+def _fail(message: str, code: int):
+    click.echo(f"geomkit: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=GeomkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="geomkit")
+def cli():
+    """Look inside stored embedding matrices (HDF5).
+
+    INPUT is PATH[:DATASET], e.g. emb.h5 or dump.h5:/layer_6/embeddings.
+    Exit codes: 0 ok, 1 a check gate failed, 2 usage error, 3 input error.
+    """
+
+
+def main():
+    cli(prog_name="geomkit")

@@ -1,0 +1,178 @@
+"""Streaming mean and covariance (and row statistics) in float64, one pass over row blocks.
+
+Each block is centred on its own mean and its scatter matrix formed with one BLAS product in the
+block's dtype (float32 for float16/32 dumps: XᵀX is the expensive part, and a block-centred product
+loses nothing that matters); blocks are combined with Chan et al.'s pairwise update in float64,
+which stays accurate when the mean is large compared with the spread (no E[xxᵀ] − μμᵀ cancellation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Moments:
+    """n rows, their mean, and the centred scatter matrix M2 = Σ (x − μ)(x − μ)ᵀ (float64)."""
+
+    n: int
+    mean: np.ndarray
+    scatter: np.ndarray | None
+
+    def cov(self, ddof: int = 1) -> np.ndarray:
+        """Sample covariance (ddof=1 by default, as IsoScore and BERT-whitening use)."""
+        return self.scatter / (self.n - ddof)
+
+    def second_moment(self) -> np.ndarray:
+        """Uncentred second moment XᵀX / n."""
+        return self.scatter / self.n + np.outer(self.mean, self.mean)
+
+
+class MomentAccumulator:
+    """Mergeable accumulator of n, mean and scatter (Chan, Golub & LeVeque 1979)."""
+
+    def __init__(self, *, scatter: bool = True):
+        self.n = 0
+        self.want_scatter = scatter
+        self.mean = None
+        self.m2 = None
+
+    def consume(self, rows: np.ndarray, x: np.ndarray) -> None:
+        self.update(x)
+
+    def update(self, x: np.ndarray) -> "MomentAccumulator":
+        nb = x.shape[0]
+        if nb == 0:
+            return self
+        if self.mean is None:
+            self.mean = np.zeros(x.shape[1])
+            self.m2 = np.zeros((x.shape[1], x.shape[1])) if self.want_scatter else None
+        mean_b = x.mean(axis=0, dtype=np.float64)
+        m2_b = None
+        if self.m2 is not None:
+            c = x - mean_b.astype(x.dtype)
+            m2_b = (c.T @ c).astype(np.float64)
+        self._combine(nb, mean_b, m2_b)
+        return self
+
+    def _combine(self, nb: int, mean_b: np.ndarray, m2_b: np.ndarray | None) -> None:
+        na = self.n
+        n = na + nb
+        delta = mean_b - self.mean
+        if self.m2 is not None:
+            self.m2 += m2_b
+            if na:
+                self.m2 += np.outer(delta, delta) * (na * nb / n)
+        self.mean = self.mean + delta * (nb / n)
+        self.n = n
+
+    def merge(self, other: "MomentAccumulator") -> "MomentAccumulator":
+        if other.n:
+            if self.mean is None:
+                self.mean = np.zeros_like(other.mean)
+                self.m2 = None if other.m2 is None else np.zeros_like(other.m2)
+            self._combine(other.n, other.mean, other.m2)
+        return self
+
+    def result(self) -> Moments:
+        m2 = None if self.m2 is None else (self.m2 + self.m2.T) / 2
+        return Moments(self.n, self.mean.copy(), m2)
+
+
+@dataclass
+class RowStats:
+    """Per-row norms and the sums every cosine-based measure needs.
+
+    ``unit_sum`` = Σ x̂ (so m̄ = unit_sum / n), ``norm_sum`` = Σ ‖x‖, ``rows``/``norms`` per row.
+    """
+
+    n: int
+    unit_sum: np.ndarray
+    norm_sum: float
+    sum: np.ndarray
+    rows: np.ndarray
+    norms: np.ndarray
+
+    @property
+    def mean_unit(self) -> np.ndarray:
+        return self.unit_sum / self.n
+
+
+class RowStatAccumulator:
+    def __init__(self):
+        self.n = 0
+        self.unit_sum = 0.0
+        self.sum = 0.0
+        self.norm_sum = 0.0
+        self.rows: list[np.ndarray] = []
+        self.norms: list[np.ndarray] = []
+
+    def consume(self, rows: np.ndarray, x: np.ndarray) -> None:
+        self.update(rows, x)
+
+    def update(self, rows: np.ndarray, x: np.ndarray) -> "RowStatAccumulator":
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+        safe = np.where(norms > 0, norms, 1.0)
+        self.unit_sum += (x / safe.astype(x.dtype)[:, None]).sum(axis=0, dtype=np.float64)
+        self.sum += x.sum(axis=0, dtype=np.float64)
+        self.norm_sum += float(norms.sum())
+        self.n += x.shape[0]
+        self.rows.append(np.asarray(rows))
+        self.norms.append(norms)
+        return self
+
+    def merge(self, other: "RowStatAccumulator") -> "RowStatAccumulator":
+        self.n += other.n
+        self.unit_sum += other.unit_sum
+        self.sum += other.sum
+        self.norm_sum += other.norm_sum
+        self.rows += other.rows
+        self.norms += other.norms
+        return self
+
+    def result(self) -> RowStats:
+        rows = np.concatenate(self.rows) if self.rows else np.empty(0, np.int64)
+        norms = np.concatenate(self.norms) if self.norms else np.empty(0)
+        return RowStats(self.n, np.array(self.unit_sum, dtype=float), self.norm_sum,
+                        np.array(self.sum, dtype=float), rows, norms)
+
+
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def run_pass(source, *consumers, transform: Transform | None = None, unit: bool = False,
+             dtype=None, progress: str | None = None) -> None:
+    """One pass over a source's blocks, feeding every consumer ``consume(rows, x)``.
+
+    Fuse what an analysis needs into one pass: ``run_pass(src, moments, rowstats)``.
+    """
+    for blk in source.blocks(unit=unit, dtype=dtype, progress=progress):
+        x = transform(blk.x) if transform is not None else blk.x
+        for consumer in consumers:
+            consumer.consume(blk.rows, x)
+
+
+def streaming_moments(source, *, transform: Transform | None = None, scatter: bool = True,
+                      progress: str | None = None) -> Moments:
+    """Mean and scatter of a source's rows (optionally after ``transform``) in one pass."""
+    acc = MomentAccumulator(scatter=scatter)
+    run_pass(source, acc, transform=transform, progress=progress)
+    return acc.result()
+
+
+def streaming_row_stats(source, *, transform: Transform | None = None,
+                        progress: str | None = None) -> RowStats:
+    """Norms and unit-vector sums of a source's rows in one pass."""
+    acc = RowStatAccumulator()
+    run_pass(source, acc, transform=transform, progress=progress)
+    return acc.result()
+
+
+def eigh_descending(sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending, negatives from round-off clipped to 0) and eigenvectors (columns)."""
+    values, vectors = np.linalg.eigh(sym)
+    order = np.argsort(values)[::-1]
+    return np.clip(values[order], 0.0, None), vectors[:, order]

@@ -1,0 +1,159 @@
+"""``geomkit info``: what is in a file, which dataset geomkit would analyse, and quick stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from geomkit.errors import InputError
+from geomkit.report.result import Result
+
+
+def _attr_repr(value) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, threshold=6, max_line_width=80)
+    else:
+        text = str(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def file_tree(f: h5py.File) -> list[dict]:
+    """Groups, datasets and links of a file, without following links out of the file."""
+    rows: list[dict] = []
+
+    def visit(group: h5py.Group, prefix: str) -> None:
+        for name in group:
+            path = f"{prefix}/{name}"
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                rows.append({"path": path, "kind": "external link",
+                             "target": f"{link.filename}:{link.path}"})
+                continue
+            try:
+                obj = group.get(name)
+            except (KeyError, OSError):
+                rows.append({"path": path, "kind": "broken link"})
+                continue
+            attrs = {k: _attr_repr(v) for k, v in obj.attrs.items()}
+            if isinstance(obj, h5py.Group):
+                rows.append({"path": path, "kind": "group", "attrs": attrs})
+                visit(obj, path)
+            else:
+                entry = {"path": path, "kind": "dataset", "shape": list(obj.shape),
+                         "dtype": str(obj.dtype), "chunks": list(obj.chunks) if obj.chunks else None,
+                         "compression": obj.compression, "attrs": attrs}
+                if obj.is_virtual:
+                    entry["kind"] = "virtual dataset"
+                if isinstance(link, h5py.SoftLink):
+                    entry["target"] = link.path
+                rows.append(entry)
+
+    visit(f, "")
+    return rows
+
+
+@dataclass
+class InfoResult(Result):
+    file: str
+    root_attrs: dict
+    tree: list
+    dataset: str | None
+    problem: str | None = None
+    shape: list | None = None
+    dtype: str | None = None
+    layer: int | None = None
+    metadata: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+    command: str = "info"
+
+    @property
+    def title(self) -> str:
+        return f"geomkit info {self.file}"
+
+    def to_dict(self) -> dict:
+        out = {"file": self.file, "dataset": self.dataset, "shape": self.shape, "dtype": self.dtype}
+        if self.layer is not None:
+            out["stats_layer"] = self.layer
+        if self.problem:
+            out["problem"] = self.problem
+        out["metadata"] = self.metadata
+        out.update(self.stats)
+        out["attrs"] = self.root_attrs
+        out["tree"] = self.tree
+        return out
+
+    def summary_rows(self) -> list[dict]:
+        return [{k: v for k, v in self.to_dict().items()
+                 if k not in ("tree", "metadata", "attrs")}]
+
+    def tables(self):
+        import pandas as pd
+        rows = [{"path": r["path"], "kind": r["kind"],
+                 "shape": "x".join(map(str, r["shape"])) if r.get("shape") is not None else "",
+                 "dtype": r.get("dtype", ""),
+                 "chunks": "x".join(map(str, r["chunks"])) if r.get("chunks") else "",
+                 "attrs": ", ".join(f"{k}={v}" for k, v in r.get("attrs", {}).items())
+                 or r.get("target", "")}
+                for r in self.tree]
+        return [("contents", pd.DataFrame(rows))]
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.problem:
+            notes.append(self.problem)
+        if self.stats.get("nonfinite_rows"):
+            notes.append(f"{self.stats['nonfinite_rows']} rows contain NaN/Inf: analyses fail unless "
+                         f"--drop-nonfinite is given.")
+        if self.stats.get("zero_rows"):
+            notes.append(f"{self.stats['zero_rows']} rows are all zero: cosine-based analyses refuse them.")
+        if self.layer is not None:
+            notes.append(f"Quick stats are for layer {self.layer} of the stack (choose with --layer).")
+        return notes
+
+
+def inspect_file(spec: str, open_view) -> InfoResult:
+    """Describe a file; ``open_view(spec)`` opens the analysed dataset the way commands would."""
+    from geomkit.io.selection import parse_selection
+    from geomkit.io.source import open_h5
+
+    selection = parse_selection(spec)
+    f = open_h5(selection.path)
+    try:
+        tree = file_tree(f)
+        root_attrs = {k: _attr_repr(v) for k, v in f.attrs.items()}
+    finally:
+        f.close()
+    result = InfoResult(file=selection.path, root_attrs=root_attrs, tree=tree, dataset=None)
+    try:
+        source = open_view(spec)
+    except InputError as exc:
+        if selection.dataset is not None:
+            raise
+        result.problem = str(exc)
+        return result
+    with source:
+        result.dataset = source.dataset
+        result.shape = list(source.full_shape)
+        result.dtype = str(source.dtype)
+        result.layer = source.layer
+        result.metadata = dict(source.metadata.names)
+        scan = source.scan()
+        norms = scan.norms
+        result.stats = {
+            "n": int(source.n_total), "d": int(source.d_full),
+            "layers": source.n_layers,
+            "rows_scanned": int(scan.n_rows),
+            "finite_rows": int(scan.n_rows - scan.nonfinite_rows.size),
+            "nonfinite_rows": int(scan.nonfinite_rows.size),
+            "first_nonfinite_rows": scan.nonfinite_rows[:5].tolist(),
+            "zero_rows": int(scan.zero_rows.size),
+            "first_zero_rows": scan.zero_rows[:5].tolist(),
+            "norm_mean": float(norms.mean()) if norms.size else None,
+            "norm_min": float(norms.min()) if norms.size else None,
+            "norm_max": float(norms.max()) if norms.size else None,
+        }
+    return result

@@ -1,0 +1,513 @@
+"""The one way geomkit reads embeddings: an :class:`EmbeddingSource` over an HDF5 dataset.
+
+A source is a *view* of one dataset: which layer of an (N, L, d) stack, which prefix of the vector
+(Matryoshka ``--dims``), which rows (``--sample``), and the row metadata (ids, texts, labels,
+counts). Analyses never touch h5py: they iterate :meth:`EmbeddingSource.blocks`, which yields
+bounded row blocks with their original row indices, validated (non-finite rows are an error or are
+dropped; zero rows are an error when unit vectors are asked for).
+
+Files are opened read-only; HDF5 external links, external raw storage and virtual datasets whose
+sources lie in other files are refused unless ``allow_external=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+from geomkit.errors import InputError, UsageError
+from geomkit.io.selection import Selection, parse_selection, resolve_dataset
+
+DEFAULT_MEMORY = 256 * 2**20  # bytes a block may use, working copies included
+METADATA_NAMES = ("ids", "texts", "labels", "counts")
+
+
+@dataclass
+class Block:
+    """``rows``: original row indices (int64), ``x``: the vectors of those rows (float)."""
+
+    rows: np.ndarray
+    x: np.ndarray
+
+
+@dataclass
+class Metadata:
+    """Per-row metadata aligned with the dataset's rows (full length N, original order)."""
+
+    ids: np.ndarray | None = None
+    texts: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    names: dict = field(default_factory=dict)  # kind -> dataset name it was read from
+
+    def take(self, rows: np.ndarray) -> "Metadata":
+        def sub(a):
+            return None if a is None else a[rows]
+        return Metadata(sub(self.ids), sub(self.texts), sub(self.labels), sub(self.counts),
+                        dict(self.names))
+
+    def label_of(self, rows: np.ndarray) -> np.ndarray:
+        """Ids for rows, or the row numbers themselves when the dump has no ids."""
+        return self.ids[rows] if self.ids is not None else np.asarray(rows)
+
+
+def _first_rows(rows: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:limit])
+    return shown + (", ..." if len(rows) > limit else "")
+
+
+def _decode(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in ("S", "O"):
+        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                         for v in values], dtype=object)
+    return values
+
+
+class EmbeddingSource:
+    """A validated, read-only view of one embedding dataset. Use :func:`open_source` to make one."""
+
+    def __init__(self, selection: Selection, *, layer: int | None = None, dims: int | None = None,
+                 sample: int | None = None, seed: int = 0, drop_nonfinite: bool = False,
+                 allow_external: bool = False, metadata_names: dict | None = None,
+                 memory: int = DEFAULT_MEMORY, layer_required: bool = True, _shared=None):
+        self.layer_required = layer_required
+        self.selection = selection
+        self.path = selection.path
+        self.drop_nonfinite = drop_nonfinite
+        self.allow_external = allow_external
+        self.memory = int(memory)
+        self.seed = seed
+        if _shared is not None:  # a view of an already opened source
+            self._file, self.dataset, self._dset, self.metadata = _shared
+        else:
+            self._file = open_h5(self.path)
+            self.dataset = self._resolve(selection.dataset)
+            self._dset = self._file[self.dataset]
+            self._validate_dataset()
+            self.metadata = self._read_metadata(metadata_names or {})
+        shape = self._dset.shape
+        self.full_shape = shape
+        self.n_total = shape[0]
+        self.n_layers = shape[1] if len(shape) == 3 else None
+        self.d_full = shape[-1]
+        self.layer = self._check_layer(layer)
+        self.dims = self._check_dims(dims)
+        self.d = self.dims if self.dims is not None else self.d_full
+        self.sample = sample
+        self._rows = self._choose_rows(sample, seed)
+        self._kept: np.ndarray | None = None if drop_nonfinite else self._rows
+        self.n_dropped: int | None = None if drop_nonfinite else 0
+
+    # ------------------------------------------------------------------ opening and validation
+    def _err(self, problem: str) -> InputError:
+        where = f"{self.path}:{self.dataset}" if getattr(self, "dataset", None) else self.path
+        return InputError(f"{where}: {problem}")
+
+    def _resolve(self, dataset: str | None) -> str:
+        name = resolve_dataset(self._file, self.path, dataset)
+        self._check_links(name)
+        try:
+            obj = self._file.get(name)
+        except (OSError, KeyError) as exc:
+            raise InputError(f"{self.path}:{name}: cannot be read ({_short(exc)}).") from None
+        if obj is None:
+            available = ", ".join(n for n, _, _ in _list_datasets(self._file)[:10]) or "none"
+            raise InputError(f"{self.path}: no dataset '{name}' (datasets in the file: {available}).")
+        if not isinstance(obj, h5py.Dataset):
+            raise InputError(f"{self.path}:{name}: is a group, not a dataset.")
+        return obj.name
+
+    def _check_links(self, name: str) -> None:
+        parts = [p for p in name.split("/") if p]
+        group = self._file
+        for i, part in enumerate(parts):
+            if part not in group:
+                return
+            link = group.get(part, getlink=True)
+            if isinstance(link, h5py.ExternalLink) and not self.allow_external:
+                raise InputError(
+                    f"{self.path}:{name}: '/{'/'.join(parts[:i + 1])}' is an external link to "
+                    f"{link.filename}:{link.path}; refused (pass --allow-external to follow it).")
+            if i < len(parts) - 1:
+                group = group.get(part)
+
+    def _validate_dataset(self) -> None:
+        ds = self._dset
+        if ds.is_virtual and not self.allow_external:
+            outside = sorted({vs.file_name for vs in ds.virtual_sources()
+                              if vs.file_name not in (".", self.path)
+                              and os.path.abspath(vs.file_name) != os.path.abspath(self.path)})
+            if outside:
+                raise self._err(f"is a virtual dataset reading from other files "
+                                f"({', '.join(outside[:3])}); refused (pass --allow-external).")
+        if ds.external and not self.allow_external:
+            raise self._err(f"stores its data in external files ({ds.external[0][0]}); "
+                            f"refused (pass --allow-external).")
+        kind = ds.dtype.kind
+        if kind != "f" or ds.dtype.itemsize not in (2, 4, 8):
+            what = {"i": "integer", "u": "unsigned integer", "c": "complex", "S": "string",
+                    "O": "string", "V": "compound", "b": "boolean"}.get(kind, "non-float")
+            raise self._err(f"has {what} dtype {ds.dtype}; geomkit needs floating-point vectors "
+                            f"(float16, float32 or float64).")
+        if ds.ndim not in (2, 3):
+            raise self._err(f"has {ds.ndim} dimensions, shape {ds.shape}; expected (N, d) vectors "
+                            f"or an (N, L, d) layer stack.")
+        if 0 in ds.shape:
+            raise self._err(f"is empty (shape {ds.shape}).")
+        if ds.shape[0] < 2:
+            raise self._err("has 1 row; at least 2 are needed.")
+
+    def _read_metadata(self, names: dict) -> Metadata:
+        parent = self._dset.parent
+        meta = Metadata()
+        for kind in METADATA_NAMES:
+            asked = names.get(kind)
+            name = asked if asked else kind
+            try:
+                obj = self._file.get(name) if name.startswith("/") else parent.get(name)
+            except (OSError, KeyError):
+                obj = None
+            if obj is None or not isinstance(obj, h5py.Dataset):
+                if asked:
+                    raise InputError(f"{self.path}: no {kind} dataset '{asked}' "
+                                     f"(looked in {parent.name}).")
+                continue
+            label = f"{self.path}:{obj.name}"
+            if obj.ndim != 1:
+                if asked:
+                    raise InputError(f"{label}: {kind} must be 1-D, found shape {obj.shape}.")
+                continue
+            if obj.shape[0] != self._dset.shape[0]:
+                raise InputError(f"{label}: has {obj.shape[0]} {kind} but {self.dataset} has "
+                                 f"{self._dset.shape[0]} rows; metadata must align row by row.")
+            try:
+                values = obj[0:obj.shape[0]]
+            except OSError as exc:
+                raise InputError(f"{label}: cannot be read ({_short(exc)}).") from None
+            values = _decode(np.asarray(values))
+            if kind == "counts":
+                if values.dtype.kind not in "iuf":
+                    raise InputError(f"{label}: counts must be numeric, found {obj.dtype}.")
+                bad = np.flatnonzero(~np.isfinite(values.astype(float)) | (values < 0))
+                if bad.size:
+                    raise InputError(f"{label}: {bad.size} counts are negative or not finite "
+                                     f"(rows {_first_rows(bad)}).")
+            setattr(meta, kind, values)
+            meta.names[kind] = obj.name
+        return meta
+
+    def _check_layer(self, layer):
+        if self.n_layers is None:
+            if layer is not None:
+                raise UsageError(f"{self.path}:{self.dataset}: --layer needs an (N, L, d) layer "
+                                 f"stack, this dataset is {self.full_shape}.")
+            return None
+        if layer is None and not self.layer_required:
+            return self.n_layers - 1
+        if layer is None:
+            raise UsageError(f"{self.path}:{self.dataset}: is a layer stack of shape "
+                             f"{self.full_shape}; pass --layer INT (0..{self.n_layers - 1}, negative "
+                             f"counts from the end) or --layer all.")
+        if not -self.n_layers <= layer < self.n_layers:
+            raise UsageError(f"{self.path}:{self.dataset}: --layer {layer} is out of range for "
+                             f"{self.n_layers} layers.")
+        return layer % self.n_layers
+
+    def _check_dims(self, dims):
+        if dims is None:
+            return None
+        if not 1 <= dims <= self.d_full:
+            raise UsageError(f"{self.path}:{self.dataset}: --dims {dims} is out of range "
+                             f"(vectors have {self.d_full} dimensions).")
+        return None if dims == self.d_full else dims
+
+    def _choose_rows(self, sample, seed) -> np.ndarray:
+        if sample is None or sample >= self.n_total:
+            return np.arange(self.n_total, dtype=np.int64)
+        if sample < 2:
+            raise UsageError("--sample must be at least 2.")
+        rng = np.random.default_rng(seed)
+        return np.sort(rng.choice(self.n_total, size=sample, replace=False)).astype(np.int64)
+
+    # ------------------------------------------------------------------ views
+    def view(self, *, layer=..., dims=...) -> "EmbeddingSource":
+        """The same file and rows with another layer and/or vector prefix."""
+        v = EmbeddingSource(self.selection,
+                            layer=self.layer if layer is ... else layer,
+                            dims=self.dims if dims is ... else dims,
+                            sample=None, seed=self.seed, drop_nonfinite=self.drop_nonfinite,
+                            allow_external=self.allow_external, memory=self.memory,
+                            _shared=(self._file, self.dataset, self._dset, self.metadata))
+        v.sample = self.sample
+        v._rows = self._rows
+        if not self.drop_nonfinite:
+            v._kept = self._rows
+        return v
+
+    @property
+    def label(self) -> str:
+        """``file.h5:/dataset`` plus the view, for messages."""
+        extra = []
+        if self.layer is not None:
+            extra.append(f"layer {self.layer}")
+        if self.dims is not None:
+            extra.append(f"first {self.dims} dims")
+        return f"{self.path}:{self.dataset}" + (f" ({', '.join(extra)})" if extra else "")
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dset.dtype
+
+    @property
+    def compute_dtype(self) -> np.dtype:
+        """float64 for float64 dumps, float32 otherwise (products in float32, sums in float64)."""
+        return np.dtype(np.float64) if self._dset.dtype == np.float64 else np.dtype(np.float32)
+
+    @property
+    def chunk_rows(self) -> int | None:
+        return self._dset.chunks[0] if self._dset.chunks else None
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Original indices of the rows analysed (after --sample and, once scanned, dropping)."""
+        if self._kept is None:
+            self.scan()
+        return self._kept
+
+    @property
+    def n(self) -> int:
+        return int(self.rows.shape[0])
+
+    def block_rows(self, width: int | None = None, copies: int = 4) -> int:
+        """Rows per block so that ``copies`` float64 copies of a block fit the memory budget."""
+        width = width or self.d
+        rows = max(1, self.memory // (8 * width * copies))
+        chunk = self.chunk_rows
+        if chunk and rows > chunk:
+            rows -= rows % chunk
+        return int(rows)
+
+    # ------------------------------------------------------------------ reading
+    def _select(self, a: int, b: int):
+        dim = slice(0, self.dims) if self.dims is not None else slice(None)
+        if self.n_layers is not None:
+            return (slice(a, b), self.layer, dim)
+        return (slice(a, b), dim)
+
+    def _read_range(self, a: int, b: int) -> np.ndarray:
+        try:
+            return self._dset[self._select(a, b)]
+        except (OSError, ValueError) as exc:
+            raise self._err(f"rows {a}..{b - 1} cannot be read; the file may be truncated or "
+                            f"corrupt ({_short(exc)}).") from None
+
+    def read_rows(self, idx: np.ndarray) -> np.ndarray:
+        """Vectors of the given original rows (sorted, unique), in the dump's dtype."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size == 0:
+            return np.empty((0, self.d), dtype=self._dset.dtype)
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        if hi - lo == idx.size:
+            return self._read_range(lo, hi)
+        if hi - lo <= 4 * idx.size:
+            return self._read_range(lo, hi)[idx - lo]
+        out = np.empty((idx.size, self.d), dtype=self._dset.dtype)
+        step = 4096
+        for s in range(0, idx.size, step):
+            part = idx[s:s + step]
+            sel = list(self._select(0, 1))
+            sel[0] = part
+            try:
+                out[s:s + part.size] = self._dset[tuple(sel)]
+            except (OSError, ValueError) as exc:
+                raise self._err(f"rows cannot be read; the file may be truncated or corrupt "
+                                f"({_short(exc)}).") from None
+        return out
+
+    def _raw_blocks(self, block_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rows = self._rows
+        if self.sample is None or rows.size == self.n_total:
+            for a in range(0, self.n_total, block_rows):
+                b = min(a + block_rows, self.n_total)
+                yield rows[a:b], self._read_range(a, b)
+        else:
+            for s in range(0, rows.size, block_rows):
+                part = rows[s:s + block_rows]
+                yield part, self.read_rows(part)
+
+    def blocks(self, *, unit: bool = False, dtype=None, block_rows: int | None = None,
+               progress: str | None = None) -> Iterator[Block]:
+        """Validated row blocks of the view.
+
+        ``unit=True`` divides each row by its L2 norm and refuses zero rows (cosine needs them).
+        ``dtype`` defaults to :attr:`compute_dtype`. Non-finite rows raise :class:`InputError`
+        naming how many and the first ones, unless the source drops them (``drop_nonfinite``).
+        """
+        dtype = np.dtype(dtype) if dtype is not None else self.compute_dtype
+        block_rows = block_rows or self.block_rows()
+        kept_parts = [] if self._kept is None else None
+        from geomkit.report.progress import progress_bar
+        total = self._rows.size
+        with progress_bar(total, progress) as bar:
+            for rows, raw in self._raw_blocks(block_rows):
+                x = np.asarray(raw, dtype=dtype)
+                finite = np.isfinite(x).all(axis=1)
+                if not finite.all():
+                    if not self.drop_nonfinite:
+                        raise self._nonfinite_error()
+                    x, rows = x[finite], rows[finite]
+                if unit:
+                    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+                    if (norms == 0).any():
+                        raise self._zero_error()
+                    x = x / norms.astype(dtype)[:, None]
+                if kept_parts is not None:
+                    kept_parts.append(rows)
+                bar.update(raw.shape[0])
+                if rows.size:
+                    yield Block(rows, x)
+        if kept_parts is not None:
+            self._set_kept(np.concatenate(kept_parts) if kept_parts else np.empty(0, np.int64))
+
+    def _set_kept(self, kept: np.ndarray) -> None:
+        self._kept = kept
+        self.n_dropped = int(self._rows.size - kept.size)
+        if kept.size < 2:
+            raise self._err(f"has {kept.size} finite rows after dropping {self.n_dropped} "
+                            f"non-finite ones; at least 2 are needed.")
+
+    def scan(self) -> "ScanSummary":
+        """One pass: finite rows, zero rows, norms. Sets the kept rows when dropping."""
+        if getattr(self, "_scan", None) is not None:
+            return self._scan
+        n_rows = self._rows.size
+        finite_all = np.ones(n_rows, dtype=bool)
+        norms = np.zeros(n_rows)
+        pos = 0
+        for rows, raw in self._raw_blocks(self.block_rows()):
+            x = np.asarray(raw, dtype=self.compute_dtype)
+            fin = np.isfinite(x).all(axis=1)
+            finite_all[pos:pos + rows.size] = fin
+            xf = np.where(fin[:, None], x, 0)
+            norms[pos:pos + rows.size] = np.sqrt(np.einsum("ij,ij->i", xf, xf, dtype=np.float64))
+            pos += rows.size
+        kept = self._rows[finite_all]
+        if self.drop_nonfinite and self._kept is None:
+            self._set_kept(kept)
+        zero = self._rows[finite_all & (norms == 0)]
+        self._scan = ScanSummary(n_rows=n_rows, nonfinite_rows=self._rows[~finite_all],
+                                 zero_rows=zero, norms=norms[finite_all], norm_rows=kept)
+        return self._scan
+
+    def _nonfinite_error(self) -> InputError:
+        bad = self.scan().nonfinite_rows
+        return self._err(f"{bad.size} of {self._rows.size} rows contain NaN or Inf (rows "
+                         f"{_first_rows(bad)}); pass --drop-nonfinite to skip them.")
+
+    def _zero_error(self) -> InputError:
+        zero = self.scan().zero_rows
+        return self._err(f"{zero.size} of {self._rows.size} rows are all zero (rows "
+                         f"{_first_rows(zero)}); cosine geometry needs non-zero vectors.")
+
+    def to_array(self, *, unit: bool = False, dtype=None, max_bytes: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """All rows of the view in memory: ``(rows, X)``. For analyses that need the whole matrix
+        (kNN candidates, small dumps); refuses when it would exceed ``max_bytes``."""
+        dtype = np.dtype(dtype) if dtype is not None else self.compute_dtype
+        need = self._rows.size * self.d * dtype.itemsize
+        if max_bytes is not None and need > max_bytes:
+            raise UsageError(f"{self.label}: this analysis needs the {self._rows.size} x {self.d} "
+                             f"matrix in memory ({need / 2**30:.1f} GiB) which exceeds the "
+                             f"budget; use --sample.")
+        rows_parts, x_parts = [], []
+        for blk in self.blocks(unit=unit, dtype=dtype):
+            rows_parts.append(blk.rows)
+            x_parts.append(blk.x)
+        return np.concatenate(rows_parts), np.concatenate(x_parts)
+
+    # ------------------------------------------------------------------ sweeps
+    def sweep(self, layers: str | None, dims: list[int] | None
+              ) -> list[tuple[str | None, int | None, "EmbeddingSource"]]:
+        """Views for ``--layer all`` and ``--dims a,b,c``: ``[(kind, value, view), ...]``."""
+        if layers == "all" and dims and len(dims) > 1:
+            raise UsageError("--layer all and a --dims sweep cannot be combined; sweep one at a time.")
+        if layers == "all":
+            return [("layer", i, self.view(layer=i)) for i in range(self.n_layers)]
+        if dims and len(dims) > 1:
+            return [("dims", k, self.view(dims=k)) for k in dims]
+        return [(None, None, self)]
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except Exception:  # noqa: BLE001 - closing a broken file must not mask the real error
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@dataclass
+class ScanSummary:
+    n_rows: int
+    nonfinite_rows: np.ndarray
+    zero_rows: np.ndarray
+    norms: np.ndarray  # norms of the finite rows
+    norm_rows: np.ndarray  # their original indices
+
+
+def open_h5(path: str) -> h5py.File:
+    """Open an HDF5 file read-only (no file locking), or raise one clear :class:`InputError`."""
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not an HDF5 file.")
+    try:
+        is_h5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    if not is_h5:
+        raise InputError(f"{path}: is not an HDF5 file.")
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be opened as HDF5; the file may be truncated or "
+                         f"corrupt ({_short(exc)}).") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def _list_datasets(f: h5py.File) -> list[tuple[str, tuple, str]]:
+    out = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            out.append(("/" + name, obj.shape, str(obj.dtype)))
+    try:
+        f.visititems(visit)
+    except (OSError, KeyError):
+        pass
+    return out
+
+
+def open_source(spec: str | Selection, *, layer: int | None = None, dims: int | None = None,
+                sample: int | None = None, seed: int = 0, drop_nonfinite: bool = False,
+                allow_external: bool = False, metadata_names: dict | None = None,
+                memory: int = DEFAULT_MEMORY, layer_required: bool = True) -> EmbeddingSource:
+    """Open ``PATH[:DATASET]`` read-only and validate it. Raises :class:`InputError`.
+
+    A layer stack needs ``layer`` unless ``layer_required=False`` (then the last layer is used).
+    """
+    selection = parse_selection(spec) if isinstance(spec, str) else spec
+    return EmbeddingSource(selection, layer=layer, dims=dims, sample=sample, seed=seed,
+                           drop_nonfinite=drop_nonfinite, allow_external=allow_external,
+                           metadata_names=metadata_names, memory=memory,
+                           layer_required=layer_required)

@@ -1,0 +1,151 @@
+"""Every file geomkit writes goes through here: written to a temporary file next to the target and
+renamed over it only when complete, so an existing output is replaced only on success."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from geomkit.errors import UsageError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path in the target's folder; rename it to ``path`` if the block succeeds."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{path}: cannot write, folder {folder} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def jsonable(obj):
+    """Plain JSON values: numpy scalars/arrays to Python, NaN/Inf to None (never NaN literals)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return obj
+
+
+def dumps_json(obj) -> str:
+    return json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def write_text(path: str, text: str) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+def write_json(path: str, obj) -> None:
+    write_text(path, dumps_json(obj) + "\n")
+
+
+def write_per_item(path: str, table) -> None:
+    """Write per-row values (a pandas DataFrame) as ``.csv`` or ``.h5`` (one dataset a column)."""
+    import pandas as pd
+
+    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+    lower = path.lower()
+    if lower.endswith(".csv"):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+    elif lower.endswith((".h5", ".hdf5")):
+        import h5py
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                for col in frame.columns:
+                    values = frame[col].to_numpy()
+                    if values.dtype == object:
+                        f.create_dataset(str(col), data=np.array([str(v) for v in values], dtype=object),
+                                         dtype=h5py.string_dtype("utf-8"))
+                    else:
+                        f.create_dataset(str(col), data=values)
+    else:
+        raise UsageError(f"{path}: --per-item takes a .csv or .h5 path.")
+
+
+class EmbeddingWriter:
+    """Write an embedding dump (``embeddings`` + aligned metadata + attributes) block by block,
+    atomically: the file appears at ``path`` only after :meth:`close` succeeds.
+
+    Usage::
+
+        with EmbeddingWriter(out, n, d, dtype) as w:
+            for rows, x in ...: w.write(x)
+            w.write_metadata(metadata.take(rows)); w.attrs["source"] = ...
+    """
+
+    def __init__(self, path: str, n: int, d: int, dtype="float32", dataset: str = "embeddings"):
+        import h5py
+
+        self.path = path
+        self._ctx = atomic_path(path)
+        tmp = self._ctx.__enter__()
+        try:
+            self.file = h5py.File(tmp, "w")
+            chunk_rows = max(1, min(n, (1 << 20) // max(1, d * np.dtype(dtype).itemsize)))
+            self.dset = self.file.create_dataset(dataset, shape=(n, d), dtype=dtype,
+                                                 chunks=(chunk_rows, d))
+        except BaseException:
+            self._ctx.__exit__(*sys.exc_info())
+            raise
+        self.pos = 0
+        self.n = n
+        self.attrs = self.file.attrs
+
+    def write(self, x: np.ndarray) -> None:
+        self.dset[self.pos:self.pos + x.shape[0]] = x
+        self.pos += x.shape[0]
+
+    def write_metadata(self, metadata) -> None:
+        import h5py
+
+        for kind in ("ids", "texts", "labels", "counts"):
+            values = getattr(metadata, kind)
+            if values is None:
+                continue
+            if values.dtype == object or values.dtype.kind in ("U", "S"):
+                self.file.create_dataset(kind, data=np.array([str(v) for v in values], dtype=object),
+                                         dtype=h5py.string_dtype("utf-8"))
+            else:
+                self.file.create_dataset(kind, data=values)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.file.close()
+        finally:
+            if exc[0] is None and self.pos != self.n:
+                exc = (RuntimeError, RuntimeError(f"wrote {self.pos} of {self.n} rows"), None)
+            self._ctx.__exit__(*exc)
+        return False

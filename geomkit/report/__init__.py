@@ -1,0 +1,1 @@
+"""Rendering: result -> table | json | csv, result -> plotly figures -> one self-contained HTML."""

@@ -1,0 +1,76 @@
+"""One self-contained HTML page per result: plotly.js inlined (works with no network), every user
+string escaped."""
+
+from __future__ import annotations
+
+import html
+import math
+
+from geomkit import __version__
+from geomkit.io.writers import jsonable, write_text
+from geomkit.report.figures import build_figures
+from geomkit.report.result import Result, flatten
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
+max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top;max-width:40em}
+th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums}
+.notes li{margin:.3em 0}.meta{color:#666;font-size:.85em}
+"""
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        text = f"{value:.6g}" if math.isfinite(value) else "–"
+        return f'<td class="num">{text}</td>'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f'<td class="num">{value}</td>'
+    if value is None:
+        return "<td>–</td>"
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def frame_html(frame, max_rows: int = 200) -> str:
+    cols = [html.escape(str(c)) for c in frame.columns]
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    body = []
+    for row in frame.head(max_rows).itertuples(index=False):
+        body.append("<tr>" + "".join(_cell(jsonable(v)) for v in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_html(result: Result, *, source_label: str = "") -> str:
+    import pandas as pd
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    data = jsonable(result.to_dict())
+    flat = {k: v for k, v in flatten(data).items()
+            if not (isinstance(v, list) and v and isinstance(v[0], dict))}
+    summary = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v if not isinstance(v, list) else str(v))}</tr>"
+                      for k, v in flat.items())
+    parts = [f"<h1>{html.escape(result.title or result.command)}</h1>",
+             f'<p class="meta">{html.escape(source_label)} · geomkit {html.escape(__version__)}</p>']
+    notes = result.notes()
+    if notes:
+        parts.append('<h2>Reading</h2><ul class="notes">'
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    parts.append(f"<h2>Summary</h2><table>{summary}</table>")
+    for fig in build_figures(result):
+        # to_html escapes "</" inside the JSON it embeds, so texts cannot close the script tag
+        parts.append(pio.to_html(fig, include_plotlyjs=False, full_html=False,
+                                 config={"displaylogo": False}))
+    for title, table in result.tables():
+        frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+        parts.append(f"<h2>{html.escape(title)}</h2>{frame_html(frame)}")
+    title = html.escape(f"geomkit {result.command}: {source_label}")
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+            f"<style>{_STYLE}</style><script type=\"text/javascript\">{get_plotlyjs()}</script>"
+            f"</head><body>{''.join(parts)}</body></html>")
+
+
+def write_html(path: str, result: Result, *, source_label: str = "") -> None:
+    write_text(path, render_html(result, source_label=source_label))

@@ -1,0 +1,95 @@
+"""The result protocol every analysis returns, and the sweep wrapper for ``--layer all``/``--dims``.
+
+A result knows its numbers; it never draws. ``to_dict()`` is the JSON contract; ``summary_rows()``
+the CSV rows; ``tables()`` extra tables for the table view and the HTML page (top hubs with their
+texts, ...); ``per_item()`` the per-row frame for ``--per-item``; ``notes()`` plain-words readings.
+Figures are built from a result by :mod:`geomkit.report.figures`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class Result:
+    command: str = ""
+    title: str = ""
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    def summary_rows(self) -> list[dict]:
+        """Rows for ``--format csv``: by default the scalar keys of ``to_dict()`` as one row."""
+        return [{k: v for k, v in flatten(self.to_dict()).items() if not isinstance(v, list)}]
+
+    def tables(self) -> list[tuple[str, "object"]]:
+        return []
+
+    def per_item(self):
+        return None
+
+    def notes(self) -> list[str]:
+        return []
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists are kept as values."""
+    out = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass
+class SweepResult(Result):
+    """Per-layer or per-prefix results of one analysis.
+
+    JSON: the keys of the last view (last layer, largest prefix) at the top level, plus
+    ``layers`` (each object with ``layer``) or ``dims`` (each object with ``dims``).
+    """
+
+    kind: str  # "layer" or "dims"
+    values: list
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def command(self):
+        return self.results[-1].command
+
+    @property
+    def title(self):
+        return self.results[-1].title
+
+    @property
+    def key(self) -> str:
+        return "layers" if self.kind == "layer" else "dims"
+
+    @property
+    def top(self) -> Result:
+        return self.results[-1]
+
+    def to_dict(self) -> dict:
+        out = dict(self.top.to_dict())
+        out[self.key] = [{self.kind: v, **r.to_dict()} for v, r in zip(self.values, self.results)]
+        return out
+
+    def summary_rows(self) -> list[dict]:
+        rows = []
+        for v, r in zip(self.values, self.results):
+            for row in r.summary_rows():
+                rows.append({self.kind: v, **row})
+        return rows
+
+    def tables(self):
+        import pandas as pd
+        return [(f"per {self.kind}", pd.DataFrame(self.summary_rows()))] + self.top.tables()
+
+    def per_item(self):
+        return self.top.per_item()
+
+    def notes(self):
+        return self.top.notes()

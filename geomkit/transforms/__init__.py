@@ -1,0 +1,159 @@
+"""Transforms of embedding spaces, fitted in streaming passes and applied block by block.
+
+- ``center``: x − μ.
+- ``normalize``: x / ‖x‖ (L2; zero rows are refused).
+- ``whiten``: BERT-whitening (Su et al. 2021), x̃ = (x − μ) U Λ^{-1/2} with Σ = U Λ Uᵀ the sample
+  covariance (ddof = 1), keeping the top ``components`` columns. Directions with eigenvalue below
+  ``1e-10 · λ_max`` cannot be whitened and are dropped (reported in the fitted parameters).
+- ``abtt``: all-but-the-top (Mu, Bhat & Viswanath 2018): subtract μ, then remove the projections
+  on the top D principal directions of the *centred* vectors.
+
+Steps apply in the order given; each step that needs statistics is fitted on the output of the
+steps before it (one streaming pass per fitted step). Fitted parameters are plain arrays so they can
+be stored in the output file and re-applied with ``--fit-from``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from geomkit.engine.moments import eigh_descending, streaming_moments
+from geomkit.errors import InputError, UsageError
+
+EIG_FLOOR = 1e-10
+
+
+@dataclass
+class Step:
+    name: str
+    options: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)  # fitted arrays
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.name in ("center", "whiten", "abtt")
+
+    def fit(self, moments) -> None:
+        if self.name == "center":
+            self.params = {"mean": moments.mean}
+        elif self.name == "whiten":
+            values, vectors = eigh_descending(moments.cov())
+            keep = values > EIG_FLOOR * max(values[0], np.finfo(float).tiny)
+            k = self.options.get("components")
+            if k is not None and k > int(keep.sum()):
+                raise UsageError(f"--components {k} exceeds the {int(keep.sum())} directions with "
+                                 f"non-zero variance; whitening cannot scale a zero-variance direction.")
+            k = int(keep.sum()) if k is None else k
+            self.params = {"mean": moments.mean,
+                           "matrix": vectors[:, :k] / np.sqrt(values[:k]),
+                           "eigenvalues": values}
+        elif self.name == "abtt":
+            D = self.options["directions"]
+            if D >= len(moments.mean):
+                raise UsageError(f"--abtt {D} must be smaller than the dimension {len(moments.mean)}.")
+            _, vectors = eigh_descending(moments.cov())
+            self.params = {"mean": moments.mean, "directions": vectors[:, :D]}
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        dtype = x.dtype
+        if self.name == "normalize":
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+            if (norms == 0).any():
+                raise InputError(f"{int((norms == 0).sum())} rows are zero vectors at the normalize "
+                                 f"step; L2 normalisation needs non-zero rows.")
+            return x / norms.astype(dtype)[:, None]
+        p = self.params
+        if self.name == "center":
+            return x - p["mean"].astype(dtype)
+        if self.name == "whiten":
+            return (x - p["mean"].astype(dtype)) @ p["matrix"].astype(dtype)
+        if self.name == "abtt":
+            c = x - p["mean"].astype(dtype)
+            u = p["directions"].astype(dtype)
+            return c - (c @ u) @ u.T
+        raise ValueError(self.name)
+
+    def describe(self) -> dict:
+        out = {"step": self.name, **self.options}
+        if self.name == "whiten" and self.params:
+            out["components"] = int(self.params["matrix"].shape[1])
+        return out
+
+
+@dataclass
+class Pipeline:
+    steps: list[Step]
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        for step in self.steps:
+            x = step.apply(x)
+        return x
+
+    def apply_until(self, i: int):
+        def run(x):
+            for step in self.steps[:i]:
+                x = step.apply(x)
+            return x
+        return run
+
+    def fit(self, source, progress: str | None = None) -> "Pipeline":
+        """Fit every step that needs statistics, in order, one streaming pass each."""
+        for i, step in enumerate(self.steps):
+            if step.needs_fit:
+                moments = streaming_moments(source, transform=self.apply_until(i),
+                                            scatter=step.name != "center",
+                                            progress=progress and f"{progress}: fit {step.name}")
+                step.fit(moments)
+        return self
+
+    def describe(self) -> list[dict]:
+        return [s.describe() for s in self.steps]
+
+    def output_dim(self, d: int) -> int:
+        for step in self.steps:
+            if step.name == "whiten":
+                d = step.params["matrix"].shape[1]
+        return d
+
+    # ---------------------------------------------------------------- persistence (HDF5 group)
+    def save(self, group) -> None:
+        group.attrs["steps"] = json.dumps([{"step": s.name, **s.options} for s in self.steps])
+        for i, step in enumerate(self.steps):
+            sub = group.create_group(f"step_{i}_{step.name}")
+            for key, value in step.params.items():
+                sub.create_dataset(key, data=value)
+
+    @classmethod
+    def load(cls, group, where: str) -> "Pipeline":
+        try:
+            specs = json.loads(group.attrs["steps"])
+        except (KeyError, ValueError):
+            raise InputError(f"{where}: has no geomkit transform parameters (steps attribute).") from None
+        steps = []
+        for i, spec in enumerate(specs):
+            name = spec.pop("step")
+            sub = group.get(f"step_{i}_{name}")
+            params = {}
+            if sub is not None:
+                params = {k: np.asarray(sub[k][()]) for k in sub}
+            step = Step(name, spec, params)
+            if step.needs_fit and not params:
+                raise InputError(f"{where}: step {i} ({name}) has no fitted parameters.")
+            steps.append(step)
+        return cls(steps)
+
+
+def parse_steps(pairs: list[tuple[str, object]], components: int | None) -> Pipeline:
+    """Steps from ``[(name, value), ...]`` in the order the user gave them."""
+    steps = []
+    for name, value in pairs:
+        if name == "abtt":
+            steps.append(Step("abtt", {"directions": int(value)}))
+        elif name == "whiten":
+            steps.append(Step("whiten", {"components": components} if components else {}))
+        else:
+            steps.append(Step(name))
+    return Pipeline(steps)

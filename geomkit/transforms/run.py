@@ -1,0 +1,98 @@
+"""Apply a fitted :class:`~geomkit.transforms.Pipeline` to a whole dump, writing a new dump."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from geomkit import __version__
+from geomkit.errors import UsageError
+from geomkit.io.source import open_h5
+from geomkit.io.writers import EmbeddingWriter
+from geomkit.report.result import Result
+from geomkit.transforms import Pipeline
+
+PARAMS_GROUP = "geomkit_transform"
+
+
+@dataclass
+class TransformResult(Result):
+    input: str
+    output: str
+    n: int
+    d_in: int
+    d_out: int
+    steps: list
+    fitted_on: str
+    n_dropped: int
+    dtype: str
+    command: str = "transform"
+    title: str = "geomkit transform"
+
+    def to_dict(self) -> dict:
+        return {"input": self.input, "output": self.output, "n": self.n, "d_in": self.d_in,
+                "d_out": self.d_out, "dtype": self.dtype, "steps": self.steps,
+                "fitted_on": self.fitted_on, "n_dropped": self.n_dropped}
+
+    def summary_rows(self):
+        row = self.to_dict()
+        row["steps"] = json.dumps(row["steps"])
+        return [row]
+
+
+def load_pipeline(path: str) -> Pipeline:
+    """The fitted pipeline stored by a previous ``geomkit transform`` output."""
+    from geomkit.io.selection import parse_selection
+
+    selection = parse_selection(path)
+    with open_h5(selection.path) as f:
+        group = f.get(PARAMS_GROUP)
+        if group is None:
+            from geomkit.errors import InputError
+            raise InputError(f"{selection.path}: has no /{PARAMS_GROUP} group; --fit-from takes a "
+                             f"file written by geomkit transform.")
+        return Pipeline.load(group, f"{selection.path}:/{PARAMS_GROUP}")
+
+
+def transform_file(source, pipeline: Pipeline, out: str, *, dtype: str | None = None,
+                   fit_from: str | None = None, progress: str | None = None) -> TransformResult:
+    """Fit (unless ``fit_from``) and apply ``pipeline`` to ``source``, writing ``out``."""
+    if os.path.exists(out) and os.path.samefile(out, source.path):
+        raise UsageError(f"{out}: the output would overwrite the input; choose another path.")
+    if fit_from is None:
+        pipeline.fit(source, progress=progress)
+    out_dtype = np.dtype(dtype) if dtype else (np.float64 if source.dtype == np.float64 else np.float32)
+    d_out = pipeline.output_dim(source.d)
+    if fit_from is not None:
+        first = next(iter(pipeline.steps), None)
+        expect = next((s.params["mean"].shape[0] for s in pipeline.steps if "mean" in s.params), None)
+        if first is not None and expect is not None and expect != source.d:
+            raise UsageError(f"{fit_from}: its transform was fitted on {expect}-dimensional vectors, "
+                             f"{source.label} has {source.d}.")
+    rows = source.rows
+    with EmbeddingWriter(out, rows.size, d_out, out_dtype) as writer:
+        for blk in source.blocks(progress=progress and f"{progress}: write"):
+            writer.write(pipeline.apply(blk.x).astype(out_dtype, copy=False))
+        writer.write_metadata(source.metadata.take(rows))
+        if rows.size != source.n_total:
+            writer.file.create_dataset("source_rows", data=rows)
+        attrs = writer.attrs
+        attrs["source"] = os.path.abspath(source.path)
+        attrs["source_dataset"] = source.dataset
+        if source.layer is not None:
+            attrs["source_layer"] = source.layer
+        if source.dims is not None:
+            attrs["source_dims"] = source.dims
+        attrs["steps"] = json.dumps(pipeline.describe())
+        attrs["fitted_on"] = fit_from or f"{source.path}:{source.dataset}"
+        attrs["geomkit_version"] = __version__
+        attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        pipeline.save(writer.file.create_group(PARAMS_GROUP))
+    return TransformResult(input=source.label, output=out, n=int(rows.size), d_in=source.d,
+                           d_out=d_out, steps=pipeline.describe(),
+                           fitted_on=fit_from or source.label, n_dropped=source.n_dropped or 0,
+                           dtype=np.dtype(out_dtype).name)

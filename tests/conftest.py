@@ -1,0 +1,82 @@
+"""Shared test helpers: writing small HDF5 dumps and running the installed ``geomkit`` command."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+ORACLES = DATA / "oracles"
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+
+def geomkit_executable() -> str:
+    """The installed console script next to the running interpreter (not CliRunner)."""
+    candidate = Path(sys.executable).parent / "geomkit"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("geomkit")
+    if found is None:
+        raise RuntimeError("the geomkit console script is not installed (pip install -e .)")
+    return found
+
+
+def run_cli(*args, input_text=None, check_code=None, env=None):
+    """Run ``geomkit ARGS`` as a user would; returns CompletedProcess (text mode)."""
+    full_env = dict(os.environ)
+    full_env.setdefault("PYTHONWARNINGS", "ignore")
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([geomkit_executable(), *map(str, args)], capture_output=True, text=True,
+                          input=input_text, env=full_env, timeout=600)
+    if check_code is not None:
+        assert proc.returncode == check_code, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    return proc
+
+
+def run_json(*args):
+    """Run ``geomkit ARGS --json`` expecting success; return the parsed JSON."""
+    proc = run_cli(*args, "--json", "--quiet", check_code=0)
+    return json.loads(proc.stdout)
+
+
+def write_h5(path, x=None, *, dataset="embeddings", **extra):
+    """Write a dump: ``x`` under ``dataset`` and any extra datasets (strings become UTF-8)."""
+    path = Path(path)
+    with h5py.File(path, "w") as f:
+        if x is not None:
+            f.create_dataset(dataset, data=x)
+        for name, values in extra.items():
+            values = np.asarray(values)
+            if values.dtype.kind in ("U", "O"):
+                f.create_dataset(name, data=np.array([str(v) for v in values], dtype=object),
+                                 dtype=h5py.string_dtype("utf-8"))
+            else:
+                f.create_dataset(name, data=values)
+    return path
+
+
+def file_digest(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def oracle_json():
+    def load(name):
+        return json.loads((ORACLES / name).read_text())
+    return load
