@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import click
 
 from geomkit.errors import UsageError
+from geomkit.io.writers import check_writable
 from geomkit.io.source import DEFAULT_MEMORY, EmbeddingSource, open_source
 from geomkit.report.progress import log, set_quiet
 from geomkit.report.result import Result, SweepResult
@@ -192,6 +193,9 @@ def output_options(fn):
                 raise click.UsageError("--json conflicts with --format " + values["fmt"] + ".")
             values["fmt"] = "json"
         set_quiet(values["quiet"])
+        for path in (values["per_item"], values["html"]):
+            if path:
+                check_writable(path)
         kwargs["output"] = OutputSpec(**values)
         return fn(*args, **kwargs)
 

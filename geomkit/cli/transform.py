@@ -4,6 +4,7 @@ import click
 
 from geomkit.cli.options import input_options, output_options
 from geomkit.errors import UsageError
+from geomkit.io.writers import check_writable
 from geomkit.transforms import parse_steps
 from geomkit.transforms.run import load_pipeline, transform_file
 
@@ -39,6 +40,7 @@ def command(input, out, center, normalize, whiten, components, abtt, fit_from, d
 
     Steps apply in the order given on the command line; each is fitted in a streaming pass.
     """
+    check_writable(out)
     ctx = click.get_current_context()
     steps = ctx.meta.get("geomkit_steps", [])
     if inputs.layer == "all" or (inputs.dims and len(inputs.dims) > 1):

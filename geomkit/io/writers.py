@@ -15,13 +15,23 @@ import numpy as np
 from geomkit.errors import UsageError
 
 
+def check_writable(path: str) -> None:
+    """Fail early (before any computation) when an output cannot be written."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{path}: cannot write, folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{path}: cannot write, folder {folder} is not writable.")
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a directory.")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str):
     """Yield a temporary path in the target's folder; rename it to ``path`` if the block succeeds."""
     path = os.fspath(path)
+    check_writable(path)
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"{path}: cannot write, folder {folder} does not exist.")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
@@ -146,6 +156,8 @@ class EmbeddingWriter:
             self.file.close()
         finally:
             if exc[0] is None and self.pos != self.n:
-                exc = (RuntimeError, RuntimeError(f"wrote {self.pos} of {self.n} rows"), None)
+                error = RuntimeError(f"wrote {self.pos} of {self.n} rows")
+                self._ctx.__exit__(RuntimeError, error, None)
+                raise error
             self._ctx.__exit__(*exc)
         return False

@@ -92,10 +92,18 @@ class Pipeline:
             x = step.apply(x)
         return x
 
-    def apply_until(self, i: int):
+    def apply_until(self, i: int | None = None, *, label: str | None = None):
+        """A function applying the first ``i`` steps (all by default); errors name ``label``."""
+        steps = self.steps if i is None else self.steps[:i]
+
         def run(x):
-            for step in self.steps[:i]:
-                x = step.apply(x)
+            try:
+                for step in steps:
+                    x = step.apply(x)
+            except InputError as exc:
+                if label is None:
+                    raise
+                raise InputError(f"{label}: {exc}") from None
             return x
         return run
 
@@ -103,7 +111,7 @@ class Pipeline:
         """Fit every step that needs statistics, in order, one streaming pass each."""
         for i, step in enumerate(self.steps):
             if step.needs_fit:
-                moments = streaming_moments(source, transform=self.apply_until(i),
+                moments = streaming_moments(source, transform=self.apply_until(i, label=source.label),
                                             scatter=step.name != "center",
                                             progress=progress and f"{progress}: fit {step.name}")
                 step.fit(moments)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from geomkit import __version__
-from geomkit.errors import UsageError
+from geomkit.errors import InputError, UsageError
 from geomkit.io.source import open_h5
 from geomkit.io.writers import EmbeddingWriter
 from geomkit.report.result import Result
@@ -52,7 +52,6 @@ def load_pipeline(path: str) -> Pipeline:
     with open_h5(selection.path) as f:
         group = f.get(PARAMS_GROUP)
         if group is None:
-            from geomkit.errors import InputError
             raise InputError(f"{selection.path}: has no /{PARAMS_GROUP} group; --fit-from takes a "
                              f"file written by geomkit transform.")
         return Pipeline.load(group, f"{selection.path}:/{PARAMS_GROUP}")
@@ -74,9 +73,10 @@ def transform_file(source, pipeline: Pipeline, out: str, *, dtype: str | None = 
             raise UsageError(f"{fit_from}: its transform was fitted on {expect}-dimensional vectors, "
                              f"{source.label} has {source.d}.")
     rows = source.rows
+    apply = pipeline.apply_until(label=source.label)
     with EmbeddingWriter(out, rows.size, d_out, out_dtype) as writer:
         for blk in source.blocks(progress=progress and f"{progress}: write"):
-            writer.write(pipeline.apply(blk.x).astype(out_dtype, copy=False))
+            writer.write(apply(blk.x).astype(out_dtype, copy=False))
         writer.write_metadata(source.metadata.take(rows))
         if rows.size != source.n_total:
             writer.file.create_dataset("source_rows", data=rows)

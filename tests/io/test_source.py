@@ -1,0 +1,146 @@
+"""Selection, default dataset rule, metadata, blocks, sampling, layers and prefixes."""
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import write_h5
+from geomkit import open_source
+from geomkit.errors import InputError, UsageError
+from geomkit.io.selection import parse_selection
+
+
+def test_selection_splits_path_and_dataset(tmp_path):
+    p = write_h5(tmp_path / "a.h5", np.ones((3, 2)))
+    assert parse_selection(str(p)).dataset is None
+    sel = parse_selection(f"{p}:/g/x")
+    assert (sel.path, sel.dataset) == (str(p), "/g/x")
+    assert parse_selection(f"{p}:g/x").dataset == "/g/x"
+    with pytest.raises(InputError, match="no such file"):
+        parse_selection(str(tmp_path / "missing.h5") + ":/x")
+
+
+def test_path_containing_colon(tmp_path):
+    p = write_h5(tmp_path / "a:b.h5", np.ones((3, 2)))
+    assert parse_selection(str(p)).path == str(p)
+    assert parse_selection(f"{p}:/embeddings").dataset == "/embeddings"
+
+
+def test_default_dataset_rule(tmp_path, rng):
+    x = rng.standard_normal((5, 3))
+    p = write_h5(tmp_path / "a.h5", x, dataset="g/vectors", ids=np.arange(5))
+    with open_source(str(p)) as src:  # the only 2-D float dataset
+        assert src.dataset == "/g/vectors"
+    p2 = tmp_path / "b.h5"
+    with h5py.File(p2, "w") as f:
+        f["a"] = x
+        f["b"] = x
+    with pytest.raises(InputError, match="several candidate datasets.*/a.*/b"):
+        open_source(str(p2))
+    with h5py.File(p2, "a") as f:
+        f["embeddings"] = x
+    with open_source(str(p2)) as src:
+        assert src.dataset == "/embeddings"
+
+
+def test_metadata_aligned_and_decoded(tmp_path, rng):
+    x = rng.standard_normal((4, 3)).astype("f4")
+    p = write_h5(tmp_path / "a.h5", x, ids=["a", "b", "c", "d"], texts=["é", "<b>", "x", "y"],
+                 labels=["p", "q", "p", "q"], counts=[1, 5, 2, 9], other=[0.1, 0.2, 0.3, 0.4])
+    with open_source(str(p)) as src:
+        m = src.metadata
+        assert list(m.ids) == ["a", "b", "c", "d"]
+        assert m.texts[0] == "é"
+        assert list(m.counts) == [1, 5, 2, 9]
+        assert list(m.take(np.array([1, 3])).labels) == ["q", "q"]
+    with open_source(str(p), metadata_names={"counts": "other"}) as src:
+        np.testing.assert_allclose(src.metadata.counts, [0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(InputError, match="no labels dataset 'nope'"):
+        open_source(str(p), metadata_names={"labels": "nope"})
+
+
+def test_blocks_cover_all_rows_in_order(tmp_path, rng):
+    x = rng.standard_normal((1000, 8))
+    p = write_h5(tmp_path / "a.h5", x)
+    with open_source(str(p), memory=2**20) as src:
+        blocks = list(src.blocks(block_rows=97))
+        assert len(blocks) == 11
+        np.testing.assert_array_equal(np.concatenate([b.rows for b in blocks]), np.arange(1000))
+        np.testing.assert_array_equal(np.concatenate([b.x for b in blocks]), x)
+        unit = np.concatenate([b.x for b in src.blocks(unit=True, block_rows=300)])
+        np.testing.assert_allclose(unit, x / np.linalg.norm(x, axis=1, keepdims=True), rtol=1e-12)
+        assert src.block_rows(copies=4) == 2**20 // (8 * 8 * 4)
+
+
+def test_float16_and_float32_compute_dtypes(tmp_path, rng):
+    x = rng.standard_normal((10, 4))
+    for dt, expect in (("f2", np.float32), ("f4", np.float32), ("f8", np.float64)):
+        p = write_h5(tmp_path / f"{dt}.h5", x.astype(dt))
+        with open_source(str(p)) as src:
+            blk = next(src.blocks())
+            assert blk.x.dtype == expect
+            np.testing.assert_array_equal(blk.x, x.astype(dt).astype(expect))
+            assert next(src.blocks(dtype=np.float64)).x.dtype == np.float64
+
+
+def test_sample_is_seeded_subset(tmp_path, rng):
+    x = rng.standard_normal((500, 4))
+    p = write_h5(tmp_path / "a.h5", x)
+    with open_source(str(p), sample=50, seed=3) as a, open_source(str(p), sample=50, seed=3) as b:
+        ra = np.concatenate([blk.rows for blk in a.blocks(block_rows=7)])
+        rb = b.rows
+        np.testing.assert_array_equal(ra, rb)
+        assert len(set(ra)) == 50 and np.all(np.diff(ra) > 0)
+        np.testing.assert_array_equal(np.concatenate([blk.x for blk in a.blocks(block_rows=7)]), x[ra])
+    with open_source(str(p), sample=50, seed=4) as c:
+        assert not np.array_equal(c.rows, ra)
+
+
+def test_layers_and_prefix_dims(tmp_path, rng):
+    x = rng.standard_normal((20, 3, 8)).astype("f4")
+    p = write_h5(tmp_path / "a.h5", x, dataset="hidden_states")
+    with pytest.raises(UsageError, match="layer stack.*--layer"):
+        open_source(str(p))
+    with open_source(str(p), layer=-1, dims=5) as src:
+        assert (src.layer, src.d, src.n) == (2, 5, 20)
+        np.testing.assert_array_equal(next(src.blocks()).x, x[:, 2, :5])
+        views = src.sweep("all", None)
+        assert [v for _, v, _ in views] == [0, 1, 2]
+        np.testing.assert_array_equal(next(views[0][2].blocks()).x, x[:, 0, :5])
+    with pytest.raises(UsageError, match="out of range"):
+        open_source(str(p), layer=3)
+    with open_source(str(p), layer=0) as src:
+        dims = src.sweep(None, [2, 4])
+        assert [(k, v, view.d) for k, v, view in dims] == [("dims", 2, 2), ("dims", 4, 4)]
+
+
+def test_drop_nonfinite_reports_count(tmp_path, rng):
+    x = rng.standard_normal((30, 4))
+    x[[3, 17], 1] = np.nan
+    x[25, 0] = np.inf
+    p = write_h5(tmp_path / "a.h5", x, ids=[f"r{i}" for i in range(30)])
+    with open_source(str(p), drop_nonfinite=True) as src:
+        rows = np.concatenate([b.rows for b in src.blocks(block_rows=8)])
+        assert src.n_dropped == 3 and src.n == 27
+        assert not np.isin([3, 17, 25], rows).any()
+    with open_source(str(p)) as src:
+        with pytest.raises(InputError, match=r"3 of 30 rows contain NaN or Inf \(rows 3, 17, 25\)"):
+            list(src.blocks())
+
+
+def test_zero_rows_refused_for_unit_vectors(tmp_path, rng):
+    x = rng.standard_normal((10, 4))
+    x[6] = 0
+    p = write_h5(tmp_path / "a.h5", x)
+    with open_source(str(p)) as src:
+        assert sum(b.x.shape[0] for b in src.blocks()) == 10  # fine without cosine
+        with pytest.raises(InputError, match=r"1 of 10 rows are all zero \(rows 6\)"):
+            list(src.blocks(unit=True))
+
+
+def test_read_rows_sparse_and_dense(tmp_path, rng):
+    x = rng.standard_normal((5000, 3))
+    p = write_h5(tmp_path / "a.h5", x)
+    with open_source(str(p)) as src:
+        for idx in (np.arange(10, 20), np.array([1, 3, 5, 7]), np.array([0, 999, 4999])):
+            np.testing.assert_array_equal(src.read_rows(idx), x[idx])

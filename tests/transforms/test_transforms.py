@@ -1,0 +1,83 @@
+"""Transforms against their definitions: whitened output has identity covariance, etc."""
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import write_h5
+from geomkit import open_source
+from geomkit.errors import UsageError
+from geomkit.transforms import Pipeline, Step, parse_steps
+
+
+def _aniso(rng, n=2000, d=10):
+    return rng.standard_normal((n, d)) @ np.diag(np.linspace(0.1, 10, d)) @ np.linalg.qr(
+        rng.standard_normal((d, d)))[0] + 7.0
+
+
+def _fit_apply(path, pipeline):
+    with open_source(str(path)) as src:
+        pipeline.fit(src)
+        return np.concatenate([pipeline.apply(b.x) for b in src.blocks(block_rows=333)])
+
+
+def test_whiten_gives_identity_covariance(tmp_path, rng):
+    x = _aniso(rng)
+    p = write_h5(tmp_path / "a.h5", x)
+    y = _fit_apply(p, parse_steps([("whiten", True)], None))
+    np.testing.assert_allclose(np.cov(y, rowvar=False), np.eye(10), atol=1e-9)
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-9)
+
+
+def test_whiten_matches_bert_whitening_formula(tmp_path, rng):
+    x = _aniso(rng)
+    p = write_h5(tmp_path / "a.h5", x)
+    y = _fit_apply(p, parse_steps([("whiten", True)], 4))
+    mu = x.mean(0)
+    lam, u = np.linalg.eigh(np.cov(x, rowvar=False))
+    order = np.argsort(lam)[::-1][:4]
+    expect = (x - mu) @ u[:, order] / np.sqrt(lam[order])
+    # eigenvector signs are arbitrary: compare column by column up to sign
+    for j in range(4):
+        s = np.sign(expect[:, j] @ y[:, j])
+        np.testing.assert_allclose(y[:, j], s * expect[:, j], atol=1e-9)
+
+
+def test_center_normalize_abtt(tmp_path, rng):
+    x = _aniso(rng)
+    p = write_h5(tmp_path / "a.h5", x)
+    np.testing.assert_allclose(_fit_apply(p, parse_steps([("center", True)], None)), x - x.mean(0),
+                               atol=1e-10)
+    y = _fit_apply(p, parse_steps([("normalize", True), ("center", True)], None))
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_allclose(y, u - u.mean(0), atol=1e-12)  # order matters: fitted after normalize
+    y = _fit_apply(p, parse_steps([("abtt", 2)], None))
+    c = x - x.mean(0)
+    lam, vec = np.linalg.eigh(np.cov(x, rowvar=False))
+    top = vec[:, np.argsort(lam)[::-1][:2]]
+    np.testing.assert_allclose(y, c - c @ top @ top.T, atol=1e-9)
+    assert np.abs(y @ top).max() < 1e-9  # nothing left along the removed directions
+
+
+def test_whiten_rank_deficient_drops_null_directions(tmp_path, rng):
+    x = rng.standard_normal((500, 3)) @ rng.standard_normal((3, 6))  # rank 3 in 6 dims
+    p = write_h5(tmp_path / "a.h5", x)
+    y = _fit_apply(p, parse_steps([("whiten", True)], None))
+    assert y.shape[1] == 3
+    np.testing.assert_allclose(np.cov(y, rowvar=False), np.eye(3), atol=1e-8)
+    with open_source(str(p)) as src, pytest.raises(UsageError, match="exceeds the 3 directions"):
+        parse_steps([("whiten", True)], 5).fit(src)
+
+
+def test_pipeline_save_load_roundtrip(tmp_path, rng):
+    x = _aniso(rng)
+    p = write_h5(tmp_path / "a.h5", x)
+    pipe = parse_steps([("center", True), ("whiten", True), ("normalize", True)], 5)
+    y = _fit_apply(p, pipe)
+    with h5py.File(tmp_path / "params.h5", "w") as f:
+        pipe.save(f.create_group("t"))
+    with h5py.File(tmp_path / "params.h5", "r") as f:
+        loaded = Pipeline.load(f["t"], "params")
+    np.testing.assert_allclose(loaded.apply(x), y, atol=1e-12)
+    assert [s.name for s in loaded.steps] == ["center", "whiten", "normalize"]
+    assert isinstance(loaded.steps[1], Step) and loaded.steps[1].params["matrix"].shape == (10, 5)
