@@ -169,7 +169,7 @@ class OutputSpec:
         if self.html:
             write_html(self.html, result, source_label=source_label)
             log(f"geomkit: HTML report written to {self.html}")
-        click.echo(RENDERERS[self.format](result))
+        click.echo(RENDERERS[self.format](result).rstrip("\n"))
 
 
 def output_options(fn):

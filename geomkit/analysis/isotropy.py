@@ -1,0 +1,348 @@
+"""Isotropy / anisotropy of an embedding space (METHODS.md §2).
+
+From one streaming pass (mean, covariance, norms, Σx̂) and a second pass (partition function and
+per-item conformity):
+
+- ``isoscore`` — IsoScore (Rudman et al. 2022) of the covariance eigenvalues (ddof = 1).
+- ``isoscore_star`` — IsoScore* (Rudman & Eickhoff, ICLR 2024): IsoScore of the eigenvalues of
+  (1 − ζ)·C + ζ·C0, C0 = identity or a covariance from a larger dump.
+- ``avg_cosine`` — exact mean cosine over all pairs i ≠ j: (‖Σ x̂‖² − N) / (N(N − 1)) (Ethayarajh 2019
+  samples pairs; the exact value costs O(N·d)).
+- ``partition_isotropy`` — Mu & Viswanath (2018): min_c Z(c) / max_c Z(c), Z(c) = Σ_i exp(cᵀx_i), c over
+  ± the eigenvectors of XᵀX (uncentred), evaluated in log space.
+- ``effective_rank`` — Roy & Vetterli (2007), exp of the entropy of the normalised singular values
+  of the centred matrix; ``effective_rank_uncentred`` the same for the raw matrix.
+- ``top_pc_share`` — variance share of the top 1 and top 10 principal components.
+- ``mean_norm_ratio`` — ‖mean‖ / mean ‖x‖, the strength of the common direction.
+- ``uniformity`` — Wang & Isola (2020), log mean_{i<j} exp(−t‖x̂_i − x̂_j‖²), t = 2; exact over all pairs
+  up to ``uniformity_max_n`` rows, else over a seeded random sample of that many rows.
+- per item: conformity (Levi & Gilboa) mean_{j≠i} cos(x_i, x_j) = (N x̂_i·m̄ − 1)/(N − 1), and the norm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import logsumexp
+
+from geomkit.engine.moments import (MomentAccumulator, RowStatAccumulator, eigh_descending,
+                                    run_pass)
+from geomkit.errors import UsageError
+from geomkit.report.result import Result, flatten
+
+UNIFORMITY_T = 2.0
+UNIFORMITY_MAX_N = 10_000
+COSINE_BINS = np.linspace(-1.0, 1.0, 101)
+
+
+# ----------------------------------------------------------------------------- pure formulas
+def isoscore_from_eigenvalues(eigenvalues: np.ndarray) -> float:
+    """IsoScore of a covariance spectrum (n = number of dimensions), in [0, 1].
+
+    λ̂ = √n·λ/‖λ‖₂; δ = ‖λ̂ − 1‖₂ / √(2(n − √n)); k = (n − δ²(n − √n))²/n; IsoScore = (k − 1)/(n − 1).
+    k equal-variance dimensions out of n give exactly (k − 1)/(n − 1).
+    """
+    lam = np.clip(np.asarray(eigenvalues, dtype=np.float64), 0.0, None)
+    n = lam.size
+    if n < 2:
+        return float("nan")
+    norm = np.linalg.norm(lam)
+    if norm == 0:
+        return float("nan")
+    root = np.sqrt(n)
+    lam_hat = root * lam / norm
+    delta = np.linalg.norm(lam_hat - 1.0) / np.sqrt(2.0 * (n - root))
+    k = (n - delta ** 2 * (n - root)) ** 2 / n
+    return float((k - 1.0) / (n - 1.0))
+
+
+def isoscore_of_covariance(cov: np.ndarray) -> float:
+    return isoscore_from_eigenvalues(np.linalg.eigvalsh((cov + cov.T) / 2))
+
+
+def isoscore_star(cov: np.ndarray, zeta: float, c0: np.ndarray | None = None) -> float:
+    """IsoScore* : IsoScore of (1 − ζ)·C + ζ·C0 (C0 = identity when None)."""
+    c0 = np.eye(cov.shape[0]) if c0 is None else c0
+    return isoscore_of_covariance((1.0 - zeta) * cov + zeta * c0)
+
+
+def effective_rank_from_singular_values(singular: np.ndarray) -> float:
+    """exp(H(p)), p_k = σ_k / Σσ (Roy & Vetterli 2007); in [1, d]."""
+    s = np.clip(np.asarray(singular, dtype=np.float64), 0.0, None)
+    total = s.sum()
+    if total == 0:
+        return float("nan")
+    p = s[s > 0] / total
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def avg_cosine_from_unit_sum(unit_sum: np.ndarray, n: int) -> float:
+    """Exact mean cosine over all ordered pairs i ≠ j: (‖Σ x̂‖² − N) / (N(N − 1))."""
+    return float((unit_sum @ unit_sum - n) / (n * (n - 1)))
+
+
+# ----------------------------------------------------------------------------- accumulators
+class PartitionAccumulator:
+    """log Z(±c) = logsumexp_i(±cᵀx_i) for every column c of ``directions`` (second pass)."""
+
+    def __init__(self, directions: np.ndarray):
+        self.directions = directions
+        self.log_z = np.full(2 * directions.shape[1], -np.inf)
+
+    def consume(self, rows, x):
+        proj = (x @ self.directions.astype(x.dtype)).astype(np.float64)
+        block = np.concatenate([logsumexp(proj, axis=0), logsumexp(-proj, axis=0)])
+        self.log_z = np.logaddexp(self.log_z, block)
+
+    def result(self) -> float:
+        return float(np.exp(self.log_z.min() - self.log_z.max()))
+
+
+class ConformityAccumulator:
+    """x̂_i · m̄ for every row (second pass, m̄ = mean unit vector from the first pass)."""
+
+    def __init__(self, mean_unit: np.ndarray):
+        self.mean_unit = mean_unit
+        self.rows, self.dots = [], []
+
+    def consume(self, rows, x):
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+        dots = (x @ self.mean_unit.astype(x.dtype)).astype(np.float64)
+        self.rows.append(rows)
+        self.dots.append(np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0))
+
+    def result(self):
+        return np.concatenate(self.rows), np.concatenate(self.dots)
+
+
+def uniformity_and_cosines(unit: np.ndarray, t: float = UNIFORMITY_T, block: int = 2048):
+    """Exact uniformity over all pairs i < j of the given unit vectors, blockwise, and the histogram
+    of their pairwise cosines (bins ``COSINE_BINS``)."""
+    n = unit.shape[0]
+    log_terms = []
+    hist = np.zeros(COSINE_BINS.size - 1, dtype=np.int64)
+    for a in range(0, n, block):
+        xa = unit[a:a + block]
+        for b in range(a, n, block):
+            cos = xa @ unit[b:b + block].T
+            if b == a:
+                iu = np.triu_indices(cos.shape[0], k=1, m=cos.shape[1])
+                vals = cos[iu]
+            else:
+                vals = cos.ravel()
+            if vals.size == 0:
+                continue
+            vals = np.clip(vals.astype(np.float64), -1.0, 1.0)
+            # ‖x̂_i − x̂_j‖² = 2 − 2 cos
+            log_terms.append(logsumexp(-t * (2.0 - 2.0 * vals)))
+            hist += np.histogram(vals, bins=COSINE_BINS)[0]
+    pairs = n * (n - 1) / 2
+    return float(logsumexp(log_terms) - np.log(pairs)), hist
+
+
+# ----------------------------------------------------------------------------- result
+KEYS = ("n", "d", "isoscore", "isoscore_star", "avg_cosine", "partition_isotropy", "effective_rank",
+        "effective_rank_uncentred", "top_pc_share", "mean_norm_ratio", "uniformity")
+
+
+@dataclass
+class IsotropyResult(Result):
+    n: int
+    d: int
+    isoscore: float
+    isoscore_star: float | None
+    avg_cosine: float
+    partition_isotropy: float
+    effective_rank: float
+    effective_rank_uncentred: float
+    top_pc_share: dict
+    mean_norm_ratio: float
+    uniformity: float
+    # carried for tables, figures and notes (not part of the JSON contract)
+    eigenvalues: np.ndarray = field(repr=False, default=None)
+    cosine_histogram: np.ndarray = field(repr=False, default=None)
+    uniformity_rows: int = 0
+    zeta: float | None = None
+    c0_label: str | None = None
+    n_dropped: int = 0
+    rows: np.ndarray = field(repr=False, default=None)
+    conformity: np.ndarray = field(repr=False, default=None)
+    norms: np.ndarray = field(repr=False, default=None)
+    ids: np.ndarray = field(repr=False, default=None)
+    texts: np.ndarray = field(repr=False, default=None)
+    transform: str | None = None
+    after: "IsotropyResult | None" = field(repr=False, default=None)
+    label: str = ""
+    command: str = "isotropy"
+
+    @property
+    def title(self):
+        return f"geomkit isotropy {self.label}".strip()
+
+    def values(self) -> dict:
+        return {k: getattr(self, k) for k in KEYS}
+
+    def to_dict(self) -> dict:
+        out = self.values()
+        if self.after is not None:
+            out["after_transform"] = {"transform": self.transform, **self.after.values()}
+        return out
+
+    def summary_rows(self):
+        if self.after is None:
+            return [flatten(self.values())]
+        return [{"space": "raw", **flatten(self.values())},
+                {"space": self.transform, **flatten(self.after.values())}]
+
+    def tables(self):
+        import pandas as pd
+        tables = []
+        if self.after is not None:
+            tables.append((f"before / after {self.transform}", pd.DataFrame(self.summary_rows())))
+        if self.conformity is not None and self.conformity.size:
+            order = np.argsort(self.conformity, kind="stable")
+            k = min(5, order.size)
+            pick = np.concatenate([order[::-1][:k], order[:k]])
+            frame = pd.DataFrame({"item": ["most conforming"] * k + ["least conforming"] * k,
+                                  "row": self.rows[pick], "conformity": self.conformity[pick],
+                                  "norm": self.norms[pick]})
+            if self.ids is not None:
+                frame.insert(2, "id", self.ids[pick])
+            if self.texts is not None:
+                frame["text"] = self.texts[pick]
+            tables.append(("most and least conforming items", frame))
+        return tables
+
+    def per_item(self):
+        import pandas as pd
+        frame = pd.DataFrame({"row": self.rows, "conformity": self.conformity, "norm": self.norms})
+        if self.ids is not None:
+            frame.insert(1, "id", self.ids)
+        return frame
+
+    def notes(self) -> list[str]:
+        return reading(self)
+
+
+def reading(r: IsotropyResult) -> list[str]:
+    """A plain-words reading of the numbers."""
+    notes = []
+    if r.n_dropped:
+        notes.append(f"{r.n_dropped} rows with NaN/Inf were skipped (--drop-nonfinite).")
+    if r.n < r.d:
+        notes.append(f"N = {r.n} < d = {r.d}: plain IsoScore is unreliable (the covariance has rank "
+                     f"< d); IsoScore* with zeta = {r.zeta} toward {r.c0_label} is reported.")
+    elif r.isoscore_star is not None:
+        notes.append(f"IsoScore* uses zeta = {r.zeta} toward {r.c0_label}.")
+    if r.avg_cosine is not None and r.mean_norm_ratio is not None:
+        if r.avg_cosine > 0.3 and r.mean_norm_ratio > 0.4:
+            notes.append(f"avg cosine {r.avg_cosine:.2f} is driven by a common mean direction "
+                         f"(‖mean‖/mean‖x‖ = {r.mean_norm_ratio:.2f}); IsoScore, which ignores the mean, "
+                         f"is {r.isoscore:.3f}. Centring removes most of the cosine anisotropy.")
+        elif r.avg_cosine > 0.3:
+            notes.append(f"avg cosine {r.avg_cosine:.2f} is high although the mean is small.")
+    if r.isoscore is not None and np.isfinite(r.isoscore):
+        used = 1 + r.isoscore * (r.d - 1)
+        notes.append(f"IsoScore {r.isoscore:.3f}: the variance spreads about as evenly as over "
+                     f"{used:.0f} of {r.d} equally used dimensions; the top component carries "
+                     f"{100 * r.top_pc_share['top1']:.1f}% of the variance, the top 10 "
+                     f"{100 * r.top_pc_share['top10']:.1f}%.")
+    if r.uniformity_rows and r.uniformity_rows < r.n:
+        notes.append(f"uniformity is computed exactly over a random sample of {r.uniformity_rows} rows "
+                     f"(all pairs of the sample).")
+    if r.after is not None:
+        a = r.after
+        notes.append(f"after {r.transform}: IsoScore {r.isoscore:.3f} -> {a.isoscore:.3f}, "
+                     f"avg cosine {r.avg_cosine:.3f} -> {a.avg_cosine:.3f}.")
+    return notes
+
+
+# ----------------------------------------------------------------------------- computation
+def compute_isotropy(source, *, zeta: float | None = None, c0: np.ndarray | None = None,
+                     c0_label: str = "identity", uniformity_max_n: int = UNIFORMITY_MAX_N,
+                     seed: int = 0, transform=None, transform_name: str | None = None,
+                     progress: str | None = None) -> IsotropyResult:
+    """All isotropy measures of ``source`` (optionally with ``transform`` applied to every block).
+
+    With ``transform`` given, the returned result describes the raw space and ``after`` the
+    transformed one (the caller fits the transform). ``zeta`` None: IsoScore* only when N < d, then
+    with ζ = 0.2 (the shrinkage is literal: C0 = identity is not rescaled to C).
+    """
+    raw = _compute(source, zeta=zeta, c0=c0, c0_label=c0_label, uniformity_max_n=uniformity_max_n,
+                   seed=seed, transform=None, progress=progress)
+    if transform is not None:
+        raw.after = _compute(source, zeta=zeta, c0=c0, c0_label=c0_label,
+                             uniformity_max_n=uniformity_max_n, seed=seed, transform=transform,
+                             progress=progress)
+        raw.transform = transform_name
+    return raw
+
+
+def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, progress):
+    moments, stats = MomentAccumulator(), RowStatAccumulator()
+    run_pass(source, moments, stats, transform=transform, progress=progress)
+    m, s = moments.result(), stats.result()
+    n, d = m.n, m.mean.size
+    cov = m.cov()
+    lam, _ = eigh_descending(cov)
+    second_values, second_vectors = eigh_descending(m.scatter + n * np.outer(m.mean, m.mean))
+
+    iso = isoscore_from_eigenvalues(lam)
+    if zeta is None and n < d:
+        zeta = 0.2
+    star = None
+    if zeta is not None:
+        if c0 is not None and c0.shape != cov.shape:
+            raise UsageError(f"--c0 covariance is {c0.shape[0]}-dimensional, the data {d}-dimensional.")
+        star = isoscore_star(cov, zeta, c0)
+
+    partition = PartitionAccumulator(second_vectors)
+    conformity = ConformityAccumulator(s.mean_unit)
+    run_pass(source, partition, conformity, transform=transform, progress=progress)
+    rows, dots = conformity.result()
+
+    unif_rows = min(n, uniformity_max_n)
+    unit = _unit_rows(source, s.rows, unif_rows, seed, transform)
+    uniformity, hist = uniformity_and_cosines(unit)
+
+    total = lam.sum()
+    mean_norm = s.norm_sum / n
+    meta = source.metadata
+    return IsotropyResult(
+        n=n, d=d, isoscore=iso, isoscore_star=star,
+        avg_cosine=avg_cosine_from_unit_sum(s.unit_sum, n),
+        partition_isotropy=partition.result(),
+        effective_rank=effective_rank_from_singular_values(np.sqrt(lam)),
+        effective_rank_uncentred=effective_rank_from_singular_values(np.sqrt(second_values)),
+        top_pc_share={"top1": float(lam[0] / total) if total > 0 else None,
+                      "top10": float(lam[:10].sum() / total) if total > 0 else None},
+        mean_norm_ratio=float(np.linalg.norm(m.mean) / mean_norm) if mean_norm > 0 else None,
+        uniformity=uniformity, eigenvalues=lam, cosine_histogram=hist, uniformity_rows=unif_rows,
+        zeta=zeta, c0_label=c0_label if zeta is not None else None,
+        n_dropped=source.n_dropped or 0, rows=rows,
+        conformity=(n * dots - 1.0) / (n - 1.0),
+        norms=_align(s.rows, s.norms, rows), label=source.label,
+        ids=None if meta.ids is None else meta.ids[rows],
+        texts=None if meta.texts is None else meta.texts[rows])
+
+
+def _align(src_rows: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """values (ordered as src_rows) reordered to follow rows."""
+    if np.array_equal(src_rows, rows):
+        return values
+    order = np.argsort(src_rows)
+    return values[order][np.searchsorted(src_rows[order], rows)]
+
+
+def _unit_rows(source, rows: np.ndarray, count: int, seed: int, transform) -> np.ndarray:
+    """Unit vectors of all rows, or of a seeded sample of ``count`` of them, in memory."""
+    if count < rows.size:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(rows, size=count, replace=False))
+    x = np.asarray(source.read_rows(rows), dtype=source.compute_dtype)
+    if transform is not None:
+        x = transform(x)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    norms[norms == 0] = 1.0
+    return x / norms.astype(x.dtype)[:, None]

@@ -1,0 +1,48 @@
+"""``geomkit isotropy INPUT``: the anisotropy suite, per layer / per prefix, before/after a transform."""
+
+import click
+
+import geomkit.report.figures_isotropy  # noqa: F401  (registers the HTML figures)
+from geomkit.analysis.isotropy import UNIFORMITY_MAX_N, compute_isotropy
+from geomkit.cli.options import input_options, output_options
+from geomkit.engine.moments import streaming_moments
+from geomkit.transforms import Pipeline, Step
+
+
+def _pipeline(name: str, d: int) -> Pipeline:
+    if name == "abtt":
+        return Pipeline([Step("abtt", {"directions": max(1, round(d / 100))})])
+    return Pipeline([Step(name)])
+
+
+@click.command("isotropy")
+@click.argument("input", metavar="INPUT")
+@click.option("--zeta", type=click.FloatRange(0, 1), metavar="Z",
+              help="IsoScore* shrinkage toward --c0 (default: only when N < d, with 0.2).")
+@click.option("--c0", default="identity", show_default=True, metavar="identity|FILE",
+              help="IsoScore* target: identity, or the covariance of a (larger) dump PATH[:DATASET].")
+@click.option("--transform", "transform_name", type=click.Choice(["center", "whiten", "abtt"]),
+              help="Also report every measure after this transform (abtt removes d/100 directions).")
+@click.option("--uniformity-max", type=click.IntRange(min=2), default=UNIFORMITY_MAX_N, show_default=True,
+              metavar="N", help="Uniformity over all pairs up to N rows, else over a seeded sample of N.")
+@input_options
+@output_options
+def command(input, zeta, c0, transform_name, uniformity_max, inputs, output):
+    """Isotropy of INPUT: IsoScore, IsoScore*, avg cosine, partition isotropy, effective rank, ..."""
+    c0_matrix, c0_label = None, "identity"
+    if c0 != "identity":
+        with inputs.open(c0) as ref:
+            c0_matrix, c0_label = streaming_moments(ref, progress="covariance of --c0").cov(), ref.label
+
+    def compute(view):
+        transform = None
+        if transform_name:
+            transform = _pipeline(transform_name, view.d).fit(view).apply
+        return compute_isotropy(view, zeta=zeta, c0=c0_matrix, c0_label=c0_label,
+                                uniformity_max_n=uniformity_max, seed=inputs.seed,
+                                transform=transform, transform_name=transform_name,
+                                progress="isotropy")
+
+    with inputs.open(input) as source:
+        result = inputs.run(source, compute)
+    output.emit(result, source_label=input)
