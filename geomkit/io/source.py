@@ -244,8 +244,22 @@ class EmbeddingSource:
                             _shared=(self._file, self.dataset, self._dset, self.metadata))
         v.sample = self.sample
         v._rows = self._rows
+        v._subset_name = getattr(self, "_subset_name", None)
         if not self.drop_nonfinite:
             v._kept = self._rows
+        return v
+
+    def subset(self, rows: np.ndarray, name: str | None = None) -> "EmbeddingSource":
+        """A view restricted to the given original rows (e.g. one label's rows for --split-by)."""
+        v = self.view()
+        v._rows = np.unique(np.asarray(rows, dtype=np.int64))
+        v.sample = int(v._rows.size)
+        v._kept = None if self.drop_nonfinite else v._rows
+        v.n_dropped = None if self.drop_nonfinite else 0
+        v._subset_name = name
+        if v._rows.size < 2:
+            raise InputError(f"{self.label}: {name or 'the subset'} has {v._rows.size} rows; "
+                             f"at least 2 are needed.")
         return v
 
     @property
@@ -256,6 +270,8 @@ class EmbeddingSource:
             extra.append(f"layer {self.layer}")
         if self.dims is not None:
             extra.append(f"first {self.dims} dims")
+        if getattr(self, "_subset_name", None):
+            extra.append(self._subset_name)
         return f"{self.path}:{self.dataset}" + (f" ({', '.join(extra)})" if extra else "")
 
     @property
@@ -330,7 +346,7 @@ class EmbeddingSource:
 
     def _raw_blocks(self, block_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rows = self._rows
-        if self.sample is None or rows.size == self.n_total:
+        if rows.size == self.n_total:
             for a in range(0, self.n_total, block_rows):
                 b = min(a + block_rows, self.n_total)
                 yield rows[a:b], self._read_range(a, b)
