@@ -1,0 +1,184 @@
+"""Hubness: k-occurrence and the measures of scikit-hubness (METHODS.md §3), per reduction.
+
+N_k(x) = number of k-NN lists (self excluded) that contain x. With n items and k:
+k_skewness = scipy.stats.skew(N_k) (biased); k_skewness_truncnorm = skewness of a normal truncated at 0
+with N_k's mean and std (ddof = 1); robinhood = ½·Σ|N_i − mean| / ΣN; gini = Σ_iΣ_j|N_i − N_j| / (2n·ΣN);
+atkinson (ε = ½) = 1 − mean(√N)² / mean(N); antihub_occurrence = #{N = 0}/n; hubs = {N ≥ hub_size·k}
+(≥ as scikit-hubness computes it); hub_occurrence = Σ_hubs N / (k·n); groupie_ratio = max N / (n·k).
+With labels: leave-one-out k-NN error, majority vote of the k neighbours; a tie between labels goes
+to the tied label whose nearest member ranks first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from geomkit.report.result import Result
+from geomkit.transforms.hubness import reduced_knn
+
+MEASURES = ("k_skewness", "k_skewness_truncnorm", "robinhood", "gini", "atkinson",
+            "antihub_occurrence", "hub_occurrence", "groupie_ratio", "n_hubs", "n_antihubs")
+
+
+def k_occurrence(indices: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(indices.ravel(), minlength=n)
+
+
+def hubness_measures(kocc: np.ndarray, k: int, hub_size: float = 2.0) -> dict:
+    n = kocc.size
+    kf = kocc.astype(np.float64)
+    total = kf.sum()
+    mean, sd = kf.mean(), kf.std(ddof=1)
+    if sd > 0:
+        a = (0.0 - mean) / sd
+        trunc = float(stats.truncnorm(a, np.inf).moment(3))  # as scikit-hubness: raw 3rd moment
+    else:
+        trunc = float("nan")
+    sorted_k = np.sort(kf)
+    gini = float(((2 * np.arange(1, n + 1) - n - 1) * sorted_k).sum() / (n * total))
+    hubs = kf >= hub_size * k
+    return {
+        "k_skewness": float(stats.skew(kf)) if sd > 0 else float("nan"),
+        "k_skewness_truncnorm": trunc,
+        "robinhood": float(0.5 * np.abs(kf - mean).sum() / total),
+        "gini": gini,
+        "atkinson": float(1.0 - np.sqrt(kf).mean() ** 2 / kf.mean()),
+        "antihub_occurrence": float((kf == 0).mean()),
+        "hub_occurrence": float(kf[hubs].sum() / (k * n)),
+        "groupie_ratio": float(kf.max() / (n * k)),
+        "n_hubs": int(hubs.sum()),
+        "n_antihubs": int((kf == 0).sum()),
+    }
+
+
+def knn_error(indices: np.ndarray, labels: np.ndarray) -> float:
+    """Leave-one-out majority-vote k-NN error (ties: the tied label met first in rank order)."""
+    _, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+    neigh = codes[indices]
+    n, k = neigh.shape
+    counts = np.zeros((n, codes.max() + 1), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(n), k), neigh.ravel()), 1)
+    best = counts.max(1)
+    is_best = counts[np.arange(n)[:, None], neigh] == best[:, None]
+    first = np.argmax(is_best, axis=1)  # rank of the nearest neighbour whose label ties for best
+    predicted = neigh[np.arange(n), first]
+    return float((predicted != codes).mean())
+
+
+@dataclass
+class HubnessResult(Result):
+    k: int
+    metric: str
+    n: int
+    methods: dict
+    knn: dict
+    hub_size: float = 2.0
+    kocc: dict = field(repr=False, default_factory=dict)
+    rows: np.ndarray = field(repr=False, default=None)
+    ids: np.ndarray = field(repr=False, default=None)
+    texts: np.ndarray = field(repr=False, default=None)
+    label: str = ""
+    command: str = "hubness"
+
+    @property
+    def title(self):
+        return f"geomkit hubness (k={self.k}, {self.metric}) {self.label}".strip()
+
+    def to_dict(self):
+        return {"methods": self.methods, "k": self.k, "metric": self.metric, "n": self.n,
+                "knn": self.knn}
+
+    def summary_rows(self):
+        return [{"method": m, **v} for m, v in self.methods.items()]
+
+    def per_item(self):
+        import pandas as pd
+        frame = pd.DataFrame({"row": self.rows})
+        if self.ids is not None:
+            frame["id"] = self.ids
+        for method, kocc in self.kocc.items():
+            frame[f"k_occurrence_{method}"] = kocc
+        return frame
+
+    def tables(self):
+        import pandas as pd
+        tables = [("measures per method", pd.DataFrame(self.summary_rows()))]
+        base = self.kocc.get("none", next(iter(self.kocc.values())))
+        order = np.argsort(-base, kind="stable")[:10]
+        frame = pd.DataFrame({"row": self.rows[order], "k_occurrence": base[order]})
+        if self.ids is not None:
+            frame["id"] = self.ids[order]
+        if self.texts is not None:
+            frame["text"] = self.texts[order]
+        tables.append(("top hubs", frame))
+        anti = np.flatnonzero(base == 0)[:10]
+        if anti.size:
+            frame = pd.DataFrame({"row": self.rows[anti], "k_occurrence": base[anti]})
+            if self.ids is not None:
+                frame["id"] = self.ids[anti]
+            if self.texts is not None:
+                frame["text"] = self.texts[anti]
+            tables.append(("antihubs (never a neighbour)", frame))
+        return tables
+
+    def notes(self):
+        notes = []
+        base = self.methods.get("none")
+        if base:
+            notes.append(f"{base['n_hubs']} hubs (k-occurrence ≥ {self.hub_size:g}·k) and "
+                         f"{base['n_antihubs']} antihubs among {self.n} items; k-skewness "
+                         f"{base['k_skewness']:.2f} (0 for a symmetric k-occurrence distribution).")
+        for m, v in self.methods.items():
+            if m != "none" and base:
+                notes.append(f"{m}: k-skewness {base['k_skewness']:.2f} -> {v['k_skewness']:.2f}, "
+                             f"Robin Hood {base['robinhood']:.3f} -> {v['robinhood']:.3f}"
+                             + (f", k-NN error {base['knn_error']:.3f} -> {v['knn_error']:.3f}"
+                                if "knn_error" in v else "") + ".")
+        if not self.knn["exact"]:
+            notes.append(f"approximate neighbours (faiss IVF); recall@{self.k} on a sample = "
+                         f"{self.knn['recall']:.3f}.")
+        return notes
+
+
+def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("none",),
+                    hub_size: float = 2.0, labels: np.ndarray | None = None,
+                    approximate: bool = False, querybank: np.ndarray | None = None,
+                    max_bytes: int = 8 * 2**30) -> HubnessResult:
+    """k-occurrence measures of ``source`` for each reduction in ``reduce``."""
+    from geomkit.engine.knn import approximate_knn
+    from geomkit.errors import UsageError
+
+    rows, x = source.to_array(max_bytes=max_bytes)
+    n = x.shape[0]
+    if not 1 <= k < n:
+        raise UsageError(f"-k {k} must be between 1 and N - 1 = {n - 1}.")
+    methods, kocc_all = {}, {}
+    knn_info = {"exact": True, "recall": None}
+    for method in reduce:
+        if method == "none" and approximate:
+            res = approximate_knn(x, k, metric=metric, seed=source.seed)
+            knn_info = {"exact": False, "recall": res.recall}
+        else:
+            if approximate:
+                raise UsageError("hubness reductions need the exact distance matrix; with the "
+                                 "approximate path use --reduce none.")
+            if method == "dsl" and metric != "euclidean":
+                raise UsageError("dsl (DisSimLocal) is defined for squared euclidean distances: "
+                                 "use --metric euclidean.")
+            if method in ("csls", "dis") and metric != "cosine":
+                raise UsageError(f"{method} is defined on cosine similarities: use --metric cosine.")
+            res = reduced_knn(x, k, method, metric=metric, memory=source.memory,
+                              querybank=querybank)
+        kocc = k_occurrence(res.indices, n)
+        values = hubness_measures(kocc, k, hub_size)
+        if labels is not None:
+            values["knn_error"] = knn_error(res.indices, labels[rows])
+        methods[method], kocc_all[method] = values, kocc
+    meta = source.metadata
+    return HubnessResult(k=k, metric=metric, n=n, methods=methods, knn=knn_info, hub_size=hub_size,
+                         kocc=kocc_all, rows=rows,
+                         ids=None if meta.ids is None else meta.ids[rows],
+                         texts=None if meta.texts is None else meta.texts[rows], label=source.label)

@@ -1,0 +1,63 @@
+"""``geomkit hubness INPUT``: k-occurrence measures per hubness reduction, k-NN error with labels."""
+
+import click
+import numpy as np
+
+import geomkit.report.figures_hubness  # noqa: F401  (registers the HTML figures)
+from geomkit.analysis.hubness import compute_hubness
+from geomkit.cli.options import input_options, output_options
+from geomkit.engine.knn import METRICS
+from geomkit.errors import InputError, UsageError
+from geomkit.transforms.hubness import REDUCTIONS
+
+APPROXIMATE_FROM = 1_000_000
+
+
+def _methods(ctx, param, value):
+    methods = [m.strip() for m in value.split(",") if m.strip()]
+    bad = [m for m in methods if m not in REDUCTIONS]
+    if bad or not methods:
+        raise click.BadParameter(f"choose from {', '.join(REDUCTIONS)} (comma-separated).")
+    return list(dict.fromkeys(methods))
+
+
+@click.command("hubness")
+@click.argument("input", metavar="INPUT")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Neighbourhood size.")
+@click.option("--metric", type=click.Choice(METRICS), default="cosine", show_default=True)
+@click.option("--reduce", "reduce", default="none", callback=_methods, show_default=True,
+              metavar="M[,M...]", help=f"Reductions reported side by side: {', '.join(REDUCTIONS)}.")
+@click.option("--hub-size", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+              help="A hub has k-occurrence >= hub-size * k (as scikit-hubness).")
+@click.option("--knn-error", is_flag=True,
+              help="Leave-one-out k-NN classification error from the labels dataset.")
+@click.option("--approximate/--exact", default=None,
+              help=f"faiss IVF neighbours (default: approximate from {APPROXIMATE_FROM:,} rows).")
+@click.option("--querybank", metavar="PATH[:DATASET]", help="Querybank for --reduce dis (default: INPUT).")
+@input_options
+@output_options
+def command(input, k, metric, reduce, hub_size, knn_error, approximate, querybank, inputs, output):
+    """Hubness of INPUT: k-skewness, Robin Hood, Gini, hubs and antihubs, per reduction."""
+    bank = None
+    if querybank:
+        with inputs.open(querybank) as qb:
+            _, bank = qb.to_array()
+
+    def compute(view):
+        labels = None
+        if knn_error or inputs.metadata_names.get("labels"):
+            labels = view.metadata.labels
+            if labels is None:
+                raise InputError(f"{view.label}: no labels dataset for --knn-error "
+                                 f"(name one with --labels NAME).")
+            labels = np.asarray([str(v) for v in labels], dtype=object)
+        use_approx = approximate if approximate is not None else view.n >= APPROXIMATE_FROM
+        if bank is not None and bank.shape[1] != view.d:
+            raise UsageError(f"--querybank has {bank.shape[1]} dimensions, {view.label} {view.d}.")
+        return compute_hubness(view, k=k, metric=metric, reduce=reduce, hub_size=hub_size,
+                               labels=labels, approximate=use_approx, querybank=bank)
+
+    with inputs.open(input) as source:
+        result = inputs.run(source, compute)
+    output.emit(result, source_label=input)

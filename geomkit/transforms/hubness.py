@@ -1,0 +1,153 @@
+"""Hubness-reduced neighbourhoods (METHODS.md §3), computed blockwise over the distance matrix.
+
+Each method fits per-item statistics in a first blockwise pass, then rescales every distance block
+and takes the k nearest under the reduced distance (self excluded) in a second pass:
+
+- ``mp``    mutual proximity, Gaussian: 1 − SF(d; μ_x, σ_x)·SF(d; μ_y, σ_y), μ/σ (ddof = 0) of each
+            item's distances to all other items (``candidates=None``) or to its ``candidates``
+            nearest non-self neighbours (then only those candidates are re-ranked).
+- ``ls``    local scaling: 1 − exp(−d²/(σ_x σ_y)), σ = distance to the k_ls-th non-self neighbour.
+- ``nicdm`` d/√(r_x r_y), r = mean distance to the k_ls nearest non-self neighbours.
+- ``dsl``   DisSimLocal (squared euclidean): ‖x−y‖² − ‖x − c(x)‖² − ‖y − c(y)‖², c = centroid of the
+            k_ls nearest items counting the item itself (as scikit-hubness computes it).
+- ``csls``  2cos(x, y) − r(x) − r(y), r = mean cosine to the 10 nearest non-self neighbours (as a
+            distance: its negative).
+- ``dis``   QB-Norm dynamic inverted softmax, querybank = the dump itself (or ``querybank``):
+            A = items that are the top-1 of some querybank item; a query whose raw top-1 is in A
+            is re-scored by β·s(q,g) − logsumexp_b β·s(b,g) (β = 20, self excluded), others keep s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp, ndtr
+
+from geomkit.engine.knn import (KnnResult, distance_block, exact_knn, iter_distance_blocks,
+                                prepare, topk_rows)
+
+REDUCTIONS = ("none", "mp", "ls", "nicdm", "dsl", "csls", "dis")
+
+
+def _sf(d, mu, sigma):
+    """Gaussian survival function P(X > d)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ndtr((mu - d) / sigma)
+
+
+def _reduced_topk(x, k, metric, rescale, memory, mask_self=True):
+    n = x.shape[0]
+    indices = np.empty((n, k), dtype=np.int64)
+    scores = np.empty((n, k))
+    for start, dist in iter_distance_blocks(x, metric, memory=memory):
+        b = dist.shape[0]
+        rows = np.arange(start, start + b)
+        red = rescale(dist, rows)
+        if mask_self:
+            red[np.arange(b), rows] = np.inf
+        indices[start:start + b], scores[start:start + b] = topk_rows(red, k)
+    return indices, scores
+
+
+def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 2**20):
+    n = x.shape[0]
+    if candidates is None:
+        total, total_sq = np.zeros(n), np.zeros(n)
+        for start, dist in iter_distance_blocks(x, metric, memory=memory):
+            b = dist.shape[0]
+            dist[np.arange(b), np.arange(start, start + b)] = 0.0
+            total[start:start + b] = dist.sum(1)
+            total_sq[start:start + b] = (dist ** 2).sum(1)
+        mu = total / (n - 1)
+        sigma = np.sqrt(np.clip(total_sq / (n - 1) - mu ** 2, 0.0, None))
+        return _reduced_topk(x, k, metric, lambda d, rows: 1.0 - _sf(d, mu[rows, None], sigma[rows, None])
+                             * _sf(d, mu[None, :], sigma[None, :]), memory)
+    base = exact_knn(x, candidates, metric=metric, memory=memory)
+    mu = base.distances.mean(1)
+    sigma = base.distances.std(1)
+    red = 1.0 - _sf(base.distances, mu[:, None], sigma[:, None]) * _sf(
+        base.distances, mu[base.indices], sigma[base.indices])
+    order = np.lexsort((base.indices, red), axis=1)[:, :k]
+    return np.take_along_axis(base.indices, order, 1), np.take_along_axis(red, order, 1)
+
+
+def local_scaling(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20):
+    sigma = exact_knn(x, k_ls, metric=metric, memory=memory).distances[:, -1]
+    return _reduced_topk(x, k, metric, lambda d, rows: 1.0 - np.exp(
+        -d ** 2 / (sigma[rows, None] * sigma[None, :])), memory)
+
+
+def nicdm(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20):
+    r = exact_knn(x, k_ls, metric=metric, memory=memory).distances.mean(1)
+    return _reduced_topk(x, k, metric, lambda d, rows: d / np.sqrt(r[rows, None] * r[None, :]), memory)
+
+
+def dis_sim_local(x, k, *, k_ls=5, memory=256 * 2**20):
+    xf = np.asarray(x, dtype=np.float64)
+    # as scikit-hubness: the k_ls nearest *including the item itself* (self + k_ls - 1 others)
+    nn = exact_knn(x, k_ls - 1, metric="sqeuclidean", memory=memory).indices if k_ls > 1 else None
+    centroids = xf if nn is None else (xf + xf[nn].sum(axis=1)) / k_ls
+    local = ((xf - centroids) ** 2).sum(1)
+    return _reduced_topk(x, k, "sqeuclidean",
+                         lambda d, rows: d - local[rows, None] - local[None, :], memory)
+
+
+def csls(x, k, *, k_csls=10, memory=256 * 2**20):
+    r = 1.0 - exact_knn(x, k_csls, metric="cosine", memory=memory).distances.mean(1)
+    # distance 1 - cos; CSLS = 2cos - r_x - r_y, used as a distance by its negative
+    idx, neg = _reduced_topk(x, k, "cosine",
+                             lambda d, rows: -(2.0 * (1.0 - d) - r[rows, None] - r[None, :]), memory)
+    return idx, neg
+
+
+def dynamic_inverted_softmax(x, k, *, querybank=None, beta=20.0, memory=256 * 2**20):
+    """QB-Norm DIS on cosine similarities; querybank rows default to the dump (self excluded)."""
+    xp, _ = prepare(x, "cosine")
+    own = querybank is None
+    bank = xp if own else prepare(np.asarray(querybank, dtype=xp.dtype), "cosine")[0]
+    n = xp.shape[0]
+    lse = np.full(n, -np.inf)  # logsumexp_b beta*s(b, g) per gallery item g
+    activated = np.zeros(n, dtype=bool)
+    step = max(1, memory // (8 * 3 * n))
+    for start in range(0, bank.shape[0], step):
+        sim = (bank[start:start + step] @ xp.T).astype(np.float64)
+        if own:
+            b = sim.shape[0]
+            sim[np.arange(b), np.arange(start, start + b)] = -np.inf
+        lse = np.logaddexp(lse, logsumexp(beta * sim, axis=0))
+        activated[np.argmax(sim, axis=1)] = True
+
+    def rescale(dist, rows):
+        sim = 1.0 - dist
+        s = sim.copy()
+        s[np.arange(rows.size), rows] = -np.inf
+        top1 = np.argmax(s, axis=1)
+        use = activated[top1]
+        out = -sim
+        out[use] = -(beta * sim[use] - lse[None, :])
+        return out
+    return _reduced_topk(x, k, "cosine", rescale, memory)
+
+
+def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, **options) -> KnnResult:
+    """k-NN under a hubness reduction; ``method`` in :data:`REDUCTIONS`."""
+    if method == "none":
+        return exact_knn(x, k, metric=metric, memory=memory)
+    if method == "mp":
+        idx, dist = mutual_proximity(x, k, metric=metric, candidates=options.get("candidates"),
+                                     memory=memory)
+    elif method == "ls":
+        idx, dist = local_scaling(x, k, metric=metric, k_ls=options.get("k_ls", 5), memory=memory)
+    elif method == "nicdm":
+        idx, dist = nicdm(x, k, metric=metric, k_ls=options.get("k_ls", 5), memory=memory)
+    elif method == "dsl":
+        idx, dist = dis_sim_local(x, k, k_ls=options.get("k_ls", 5), memory=memory)
+    elif method == "csls":
+        idx, dist = csls(x, k, memory=memory)
+    elif method == "dis":
+        idx, dist = dynamic_inverted_softmax(x, k, querybank=options.get("querybank"), memory=memory)
+    else:
+        raise ValueError(f"unknown reduction {method!r}")
+    return KnnResult(idx, dist, metric if method not in ("dsl",) else "sqeuclidean")
+
+
+__all__ = ["REDUCTIONS", "reduced_knn", "distance_block"]

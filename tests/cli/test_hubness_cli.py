@@ -1,0 +1,37 @@
+"""`geomkit hubness` through the installed command."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ORACLES, run_cli, run_json, write_h5
+
+
+def test_json_contract_matches_oracle():
+    oracle = json.loads((ORACLES / "hubness.json").read_text())["values"]["gauss_d16_cosine"]
+    out = run_json("hubness", f"{ORACLES}/hubness_data.h5:/gauss_d16", "--reduce", "none,mp")
+    assert list(out) == ["methods", "k", "metric", "n", "knn"]
+    assert (out["k"], out["metric"], out["n"]) == (10, "cosine", 2000)
+    assert out["knn"] == {"exact": True, "recall": None}
+    for method, variant in (("none", "base_k10"), ("mp", "mp_normal_full_noself")):
+        assert out["methods"][method]["k_skewness"] == pytest.approx(oracle[variant]["k_skewness"],
+                                                                     abs=1e-9)
+
+
+def test_labels_error_per_item_html(tmp_path, rng):
+    x = np.vstack([rng.standard_normal((60, 8)) + 2 * np.eye(8)[0],
+                   rng.standard_normal((60, 8)) - 2 * np.eye(8)[0]])
+    p = write_h5(tmp_path / "l.h5", x, labels=["x"] * 60 + ["y"] * 60,
+                 ids=[f"i{k}" for k in range(120)], texts=["<b>t</b>"] * 120)
+    per, html = tmp_path / "k.csv", tmp_path / "h.html"
+    out = run_json("hubness", p, "-k", "5", "--reduce", "none,ls,csls", "--knn-error",
+                   "--per-item", per, "--html", html)
+    assert set(out["methods"]) == {"none", "ls", "csls"}
+    assert all(0 <= m["knn_error"] < 0.2 for m in out["methods"].values())
+    lines = per.read_text().splitlines()
+    assert lines[0] == "row,id,k_occurrence_none,k_occurrence_ls,k_occurrence_csls"
+    assert sum(int(line.split(",")[2]) for line in lines[1:]) == 5 * 120
+    assert "<b>t</b>" not in html.read_text()
+    bad = run_cli("hubness", p, "--reduce", "dsl")
+    assert bad.returncode == 2 and "euclidean" in bad.stderr
