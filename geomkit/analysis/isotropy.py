@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
 from geomkit.engine.moments import (MomentAccumulator, RowStatAccumulator, eigh_descending,
                                     run_pass)
@@ -84,19 +83,36 @@ def avg_cosine_from_unit_sum(unit_sum: np.ndarray, n: int) -> float:
 
 # ----------------------------------------------------------------------------- accumulators
 class PartitionAccumulator:
-    """log Z(±c) = logsumexp_i(±cᵀx_i) for every column c of ``directions`` (second pass)."""
+    """log Z(±c) = log Σ_i exp(±cᵀx_i) for every column c of ``directions`` (second pass).
+
+    Kept as a running (max, scaled sum) pair per direction, so no exp overflows and each block costs
+    one product and two element-wise exps in the block's dtype.
+    """
 
     def __init__(self, directions: np.ndarray):
         self.directions = directions
-        self.log_z = np.full(2 * directions.shape[1], -np.inf)
+        m = directions.shape[1]
+        self.shift = np.full(2 * m, -np.inf)
+        self.total = np.zeros(2 * m)
 
     def consume(self, rows, x):
-        proj = (x @ self.directions.astype(x.dtype)).astype(np.float64)
-        block = np.concatenate([logsumexp(proj, axis=0), logsumexp(-proj, axis=0)])
-        self.log_z = np.logaddexp(self.log_z, block)
+        proj = x @ self.directions.astype(x.dtype)
+        hi, lo = proj.max(axis=0), proj.min(axis=0)
+        block_shift = np.concatenate([hi, -lo]).astype(np.float64)
+        sums = np.concatenate([np.exp(proj - hi).sum(axis=0, dtype=np.float64),
+                               np.exp(lo - proj).sum(axis=0, dtype=np.float64)])
+        new_shift = np.maximum(self.shift, block_shift)
+        self.total = (self.total * np.exp(self.shift - new_shift)
+                      + sums * np.exp(block_shift - new_shift))
+        self.shift = new_shift
+
+    @property
+    def log_z(self) -> np.ndarray:
+        return self.shift + np.log(self.total)
 
     def result(self) -> float:
-        return float(np.exp(self.log_z.min() - self.log_z.max()))
+        log_z = self.log_z
+        return float(np.exp(log_z.min() - log_z.max()))
 
 
 class ConformityAccumulator:
@@ -118,27 +134,25 @@ class ConformityAccumulator:
 
 def uniformity_and_cosines(unit: np.ndarray, t: float = UNIFORMITY_T, block: int = 2048):
     """Exact uniformity over all pairs i < j of the given unit vectors, blockwise, and the histogram
-    of their pairwise cosines (bins ``COSINE_BINS``)."""
+    of their pairwise cosines (bins ``COSINE_BINS``).
+
+    ‖x̂_i − x̂_j‖² = 2 − 2cos ∈ [0, 4], so every term exp(−t(2 − 2cos)) lies in [e^{−4t}, 1]: a plain
+    float64 sum cannot overflow or underflow for t = 2."""
     n = unit.shape[0]
-    log_terms = []
-    hist = np.zeros(COSINE_BINS.size - 1, dtype=np.int64)
+    total = 0.0
+    bins = COSINE_BINS.size - 1
+    hist = np.zeros(bins, dtype=np.int64)
     for a in range(0, n, block):
         xa = unit[a:a + block]
         for b in range(a, n, block):
-            cos = xa @ unit[b:b + block].T
+            cos = np.clip((xa @ unit[b:b + block].T).astype(np.float64), -1.0, 1.0)
             if b == a:
-                iu = np.triu_indices(cos.shape[0], k=1, m=cos.shape[1])
-                vals = cos[iu]
-            else:
-                vals = cos.ravel()
-            if vals.size == 0:
-                continue
-            vals = np.clip(vals.astype(np.float64), -1.0, 1.0)
-            # ‖x̂_i − x̂_j‖² = 2 − 2 cos
-            log_terms.append(logsumexp(-t * (2.0 - 2.0 * vals)))
-            hist += np.histogram(vals, bins=COSINE_BINS)[0]
+                cos = cos[np.triu_indices(cos.shape[0], k=1, m=cos.shape[1])]
+            total += np.exp(-t * (2.0 - 2.0 * cos)).sum()
+            hist += np.bincount(np.minimum(((cos + 1.0) * (bins / 2.0)).astype(np.int64), bins - 1).ravel(),
+                                minlength=bins)
     pairs = n * (n - 1) / 2
-    return float(logsumexp(log_terms) - np.log(pairs)), hist
+    return float(np.log(total / pairs)), hist
 
 
 # ----------------------------------------------------------------------------- result

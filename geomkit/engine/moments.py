@@ -115,9 +115,11 @@ class RowStatAccumulator:
 
     def update(self, rows: np.ndarray, x: np.ndarray) -> "RowStatAccumulator":
         norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-        safe = np.where(norms > 0, norms, 1.0)
-        self.unit_sum += (x / safe.astype(x.dtype)[:, None]).sum(axis=0, dtype=np.float64)
-        self.sum += x.sum(axis=0, dtype=np.float64)
+        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        # Σ x̂ and Σ x as matrix-vector products (no normalised copy of the block); the block's
+        # partial sums are in its dtype, the running sums in float64
+        self.unit_sum += (inv.astype(x.dtype) @ x).astype(np.float64)
+        self.sum += (np.ones(x.shape[0], dtype=x.dtype) @ x).astype(np.float64)
         self.norm_sum += float(norms.sum())
         self.n += x.shape[0]
         self.rows.append(np.asarray(rows))
