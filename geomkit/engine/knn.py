@@ -94,18 +94,56 @@ def topk_rows(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int | None = None,
-              memory: int = 256 * 2**20, exclude_self: bool = True) -> KnnResult:
-    """Exact k-NN of every row of ``x`` among the rows of ``x`` (self excluded)."""
+              memory: int = 256 * 2**20, exclude_self: bool = True, device: str | None = None
+              ) -> KnnResult:
+    """Exact k-NN of every row of ``x`` among the rows of ``x`` (self excluded).
+
+    Products and top-k selection run in torch (multithreaded ``topk``; ``device`` e.g. "cuda"
+    when one is available) in the data's dtype; the k selected distances are then recomputed in
+    float64. Rows whose (k+1)-th candidate ties the k-th are re-selected exactly (lower index wins).
+    """
+    import torch
+
     n = x.shape[0]
     if k < 1 or k >= n:
         raise ValueError(f"k must be between 1 and N - 1 = {n - 1}")
+    xp, x_sq = prepare(np.ascontiguousarray(x), metric)
+    xt = torch.from_numpy(np.ascontiguousarray(xp))
+    if device:
+        xt = xt.to(device)
+    sq_t = None if x_sq is None else torch.from_numpy(x_sq.astype(xp.dtype)).to(xt.device)
+    block_rows = block_rows or max(1, min(n, memory // (4 * xp.itemsize * max(n, 1))))
     indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k))
-    for start, dist in iter_distance_blocks(x, metric, block_rows=block_rows, memory=memory):
-        b = dist.shape[0]
-        if exclude_self:
-            dist[np.arange(b), np.arange(start, start + b)] = np.inf
-        indices[start:start + b], distances[start:start + b] = topk_rows(dist, k)
+    scores = np.empty((n, k), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, n, block_rows):
+            stop = min(n, start + block_rows)
+            score = xt[start:stop] @ xt.T  # larger = nearer
+            if metric in ("euclidean", "sqeuclidean"):  # -(|x|^2 - 2 q.x); |q|^2 is constant per row
+                score.mul_(2.0).sub_(sq_t[None, :])
+            rows = torch.arange(stop - start, device=xt.device)
+            if exclude_self:
+                score[rows, rows + start] = -torch.inf
+            kk = min(k + 1, n)
+            vals, idx = torch.topk(score, kk, dim=1, largest=True, sorted=True)
+            vals, idx = vals.cpu().numpy(), idx.cpu().numpy()
+            # order the k by (score desc, index asc); rows with a tie at the boundary are redone
+            order = np.lexsort((idx[:, :k], -vals[:, :k]), axis=1)
+            indices[start:stop] = np.take_along_axis(idx[:, :k], order, axis=1)
+            scores[start:stop] = np.take_along_axis(vals[:, :k], order, axis=1)
+            if kk > k:
+                for i in np.flatnonzero(vals[:, k] == vals[:, k - 1]):
+                    row = score[i].cpu().numpy().astype(np.float64)
+                    sel = topk_rows(-row[None, :], k)[0][0]
+                    indices[start + i], scores[start + i] = sel, row[sel]
+    if metric == "cosine":
+        distances = 1.0 - scores
+    elif metric == "dot":
+        distances = -scores
+    else:  # score = 2 q.x - |x|^2, so |q - x|^2 = |q|^2 - score
+        distances = np.clip(x_sq[:, None] - scores, 0.0, None)
+        if metric == "euclidean":
+            distances = np.sqrt(distances)
     return KnnResult(indices, distances, metric)
 
 
