@@ -1,0 +1,232 @@
+"""What vector length encodes (METHODS.md §1): norm distribution, groups, frequency, likelihood.
+
+- Distribution of ‖x‖: mean, std, coefficient of variation, quantiles, min/max (with ids), zero and
+  near-zero rows (‖x‖ ≤ 1e-6 · median), robust outliers: |‖x‖ − median| > 3.5 · 1.4826 · MAD
+  (the modified z-score rule of Iglewicz & Hoaglin).
+- Groups (labels or ``--group-by``): the same per group, and each group's mean norm relative to
+  the overall mean (the VLM "norm imbalance" check: ``imbalance`` = max / min group mean).
+- With counts: Spearman of norm vs log frequency, log2 frequency bins (Schakel & Wilson 2015) with
+  the median norm per bin, and the frequency-debiased Δ‖u‖² = ‖u‖² − 3rd percentile of ‖u‖² among
+  words of similar frequency (Oyama et al. 2023: 200 log-spaced bins of n_w over [1, max n_w],
+  merged from the top down until each holds ≥ 50 words).
+- Whitened log-likelihood (Betser et al. 2025): log p(x) ≈ −½(d log 2π + ‖(x − μ)W‖²), W = V S^{-1/2}
+  from the covariance (ddof = 1) regularised as S + ε·mean(S) with ε = 1e-6, so rank-deficient
+  dumps never fail (the directions without variance get a tiny, finite scale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from geomkit.engine.moments import MomentAccumulator, RowStatAccumulator, eigh_descending, run_pass
+from geomkit.report.result import Result
+
+QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
+MAD_RULE = 3.5
+NEAR_ZERO = 1e-6
+WHITEN_EPS = 1e-6
+
+
+def norm_summary(norms: np.ndarray) -> dict:
+    """Distribution of a vector of norms (the JSON keys of ``geomkit norms``)."""
+    med = float(np.median(norms))
+    mad = float(np.median(np.abs(norms - med))) * 1.4826
+    outliers = np.abs(norms - med) > MAD_RULE * mad if mad > 0 else np.zeros(norms.size, bool)
+    mean = float(norms.mean())
+    std = float(norms.std(ddof=1)) if norms.size > 1 else 0.0
+    return {"n": int(norms.size), "mean": mean, "std": std,
+            "cv": std / mean if mean > 0 else None,
+            "min": float(norms.min()), "max": float(norms.max()),
+            "quantiles": {k: float(np.quantile(norms, q)) for k, q in QUANTILES.items()},
+            "n_outliers": int(outliers.sum()), "n_zero": int((norms == 0).sum()),
+            "n_near_zero": int((norms <= NEAR_ZERO * med).sum()) if med > 0 else int((norms == 0).sum())}
+
+
+def outlier_mask(norms: np.ndarray) -> np.ndarray:
+    med = np.median(norms)
+    mad = np.median(np.abs(norms - med)) * 1.4826
+    return np.abs(norms - med) > MAD_RULE * mad if mad > 0 else np.zeros(norms.size, bool)
+
+
+def frequency_bins(counts: np.ndarray, *, n_bins: int = 200, min_words: int = 50) -> np.ndarray:
+    """Bin id of every word: 200 log-spaced bins of n_w over [1, max n_w], merged from the top
+    down until each holds ≥ ``min_words`` words (Oyama et al. 2023)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    edges = np.geomspace(1.0, max(counts.max(), 1.0 + 1e-9), n_bins + 1)
+    raw = np.clip(np.searchsorted(edges, counts, side="right") - 1, 0, n_bins - 1)
+    sizes = np.bincount(raw, minlength=n_bins)
+    merged = np.empty(n_bins, dtype=np.int64)
+    group, filled = 0, 0
+    for b in range(n_bins - 1, -1, -1):  # from the top (rare high-frequency words) down
+        merged[b] = group
+        filled += sizes[b]
+        if filled >= min_words:
+            group, filled = group + 1, 0
+    if filled and group > 0:  # a short last (lowest) group joins the one above it
+        merged[merged == group] = group - 1
+    return merged[raw]
+
+
+def percentile_baseline(values: np.ndarray, bins: np.ndarray, q: float = 3.0) -> np.ndarray:
+    """Per word: the q-th percentile of ``values`` among the words of its frequency bin."""
+    out = np.empty(values.size)
+    for b in np.unique(bins):
+        sel = bins == b
+        out[sel] = np.percentile(values[sel], q)
+    return out
+
+
+@dataclass
+class NormsResult(Result):
+    summary: dict
+    d: int
+    rows: np.ndarray = field(repr=False, default=None)
+    norms: np.ndarray = field(repr=False, default=None)
+    groups: list | None = None
+    group_of: np.ndarray = field(repr=False, default=None)
+    frequency: dict | None = None
+    counts: np.ndarray = field(repr=False, default=None)
+    delta_norm_sq: np.ndarray = field(repr=False, default=None)
+    log_likelihood: np.ndarray = field(repr=False, default=None)
+    ids: np.ndarray = field(repr=False, default=None)
+    texts: np.ndarray = field(repr=False, default=None)
+    imbalance: float | None = None
+    label: str = ""
+    command: str = "norms"
+
+    @property
+    def title(self):
+        return f"geomkit norms {self.label}".strip()
+
+    def to_dict(self):
+        out = {"n": self.summary["n"], "d": self.d}
+        out.update({k: v for k, v in self.summary.items() if k != "n"})
+        if self.groups is not None:
+            out["groups"] = self.groups
+            out["group_imbalance"] = self.imbalance
+        if self.frequency is not None:
+            out["frequency"] = self.frequency
+        return out
+
+    def summary_rows(self):
+        from geomkit.report.result import flatten
+        row = {k: v for k, v in flatten(self.to_dict()).items() if not isinstance(v, list)}
+        return [row]
+
+    def _item_frame(self, order):
+        import pandas as pd
+        frame = pd.DataFrame({"row": self.rows[order], "norm": self.norms[order]})
+        if self.ids is not None:
+            frame["id"] = self.ids[order]
+        if self.log_likelihood is not None:
+            frame["log_likelihood"] = self.log_likelihood[order]
+        if self.texts is not None:
+            frame["text"] = self.texts[order]
+        return frame
+
+    def tables(self):
+        import pandas as pd
+        tables = []
+        if self.groups:
+            tables.append(("groups", pd.DataFrame([{k: v for k, v in g.items() if k != "quantiles"}
+                                                   for g in self.groups])))
+        if self.frequency:
+            tables.append(("norm by log2 frequency bin", pd.DataFrame(self.frequency["bins"])))
+        order = np.argsort(self.norms, kind="stable")
+        k = min(5, order.size)
+        tables.append(("largest norms", self._item_frame(order[::-1][:k])))
+        tables.append(("smallest norms", self._item_frame(order[:k])))
+        if self.log_likelihood is not None:
+            tables.append(("least likely items (whitened norm)",
+                           self._item_frame(np.argsort(self.log_likelihood, kind="stable")[:k])))
+        if self.delta_norm_sq is not None:
+            top = np.argsort(-self.delta_norm_sq, kind="stable")[:10]
+            frame = self._item_frame(top)
+            frame.insert(2, "delta_norm_sq", self.delta_norm_sq[top])
+            frame.insert(2, "count", self.counts[top])
+            tables.append(("largest frequency-debiased Δ‖u‖²", frame))
+        return tables
+
+    def per_item(self):
+        import pandas as pd
+        frame = pd.DataFrame({"row": self.rows})
+        if self.ids is not None:
+            frame["id"] = self.ids
+        frame["norm"] = self.norms
+        frame["norm_sq"] = self.norms ** 2
+        frame["outlier"] = outlier_mask(self.norms)
+        if self.group_of is not None:
+            frame["group"] = self.group_of
+        if self.counts is not None:
+            frame["count"] = self.counts
+            frame["delta_norm_sq"] = self.delta_norm_sq
+        if self.log_likelihood is not None:
+            frame["log_likelihood"] = self.log_likelihood
+        return frame
+
+    def notes(self):
+        s = self.summary
+        notes = [f"norms {s['mean']:.4g} ± {s['std']:.3g} (cv {s['cv']:.3f}); {s['n_outliers']} robust "
+                 f"outliers (|norm − median| > {MAD_RULE}·1.4826·MAD)." if s["cv"] is not None else
+                 "all norms are zero."]
+        if s["cv"] is not None and s["cv"] < 1e-4:
+            notes.append("all vectors have (almost) the same norm: the dump was L2-normalised, so "
+                         "length carries no information here.")
+        if self.imbalance is not None and self.imbalance > 1.5:
+            notes.append(f"group mean norms differ by a factor {self.imbalance:.2f}: in a shared space "
+                         f"the larger-norm group dominates dot-product scores (norm imbalance).")
+        if self.frequency:
+            notes.append(f"Spearman(norm, log frequency) = {self.frequency['spearman']:.3f}.")
+        return notes
+
+
+def compute_norms(source, *, groups: np.ndarray | None = None, counts: np.ndarray | None = None,
+                  likelihood: bool = True, progress: str | None = None) -> NormsResult:
+    """Norm diagnostics of ``source``; ``groups`` / ``counts`` are aligned with the dump's rows."""
+    stats_acc, mom = RowStatAccumulator(), MomentAccumulator(scatter=likelihood)
+    run_pass(source, stats_acc, mom, progress=progress)
+    rs, m = stats_acc.result(), mom.result()
+    rows, norms = rs.rows, rs.norms
+    meta = source.metadata
+    result = NormsResult(summary=norm_summary(norms), d=source.d, rows=rows, norms=norms,
+                         ids=None if meta.ids is None else meta.ids[rows],
+                         texts=None if meta.texts is None else meta.texts[rows], label=source.label)
+    if groups is not None:
+        g = np.asarray([str(v) for v in groups[rows]], dtype=object)
+        overall = norms.mean()
+        result.group_of = g
+        result.groups = []
+        for name in sorted(set(g)):
+            summ = norm_summary(norms[g == name])
+            summ = {"group": name, **summ, "mean_ratio": summ["mean"] / overall if overall else None}
+            result.groups.append(summ)
+        means = [x["mean"] for x in result.groups]
+        result.imbalance = float(max(means) / min(means)) if min(means) > 0 else None
+    if counts is not None:
+        c = np.asarray(counts, dtype=np.float64)[rows]
+        result.counts = c
+        positive = c > 0
+        rho = stats.spearmanr(norms[positive], np.log(c[positive])).statistic if positive.sum() > 2 else None
+        log2 = np.floor(np.log2(np.where(positive, c, 1))).astype(int)
+        bins = [{"log2_count": int(b), "min_count": int(2 ** b), "n": int((log2[positive] == b).sum()),
+                 "median_norm": float(np.median(norms[positive][log2[positive] == b]))}
+                for b in np.unique(log2[positive])]
+        result.frequency = {"spearman": float(rho) if rho is not None else None, "bins": bins}
+        sq = norms ** 2
+        result.delta_norm_sq = sq - percentile_baseline(sq, frequency_bins(np.maximum(c, 1)))
+    if likelihood:
+        values, vectors = eigh_descending(m.cov())
+        floor = WHITEN_EPS * max(values.mean(), np.finfo(float).tiny)
+        w = vectors / np.sqrt(values + floor)
+        ll = np.empty(rows.size)
+        start = 0
+        for blk in source.blocks():
+            z = (blk.x.astype(np.float64) - m.mean) @ w
+            ll[start:start + blk.rows.size] = -0.5 * (source.d * np.log(2 * np.pi)
+                                                     + np.einsum("ij,ij->i", z, z))
+            start += blk.rows.size
+        result.log_likelihood = ll
+    return result

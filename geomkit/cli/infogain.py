@@ -1,0 +1,82 @@
+"""``geomkit infogain CORPUS|COOC.h5``: information gain per word, baselines, norm–KL relation."""
+
+import click
+import h5py
+import numpy as np
+
+from geomkit.analysis.infogain import compute_infogain
+from geomkit.cli.options import input_options, output_options
+from geomkit.errors import InputError, UsageError
+from geomkit.io.cooccurrence import (count_corpus, read_cooccurrence, shuffled_documents,
+                                     write_cooccurrence)
+from geomkit.report.progress import log
+
+
+@click.command("infogain")
+@click.argument("corpus", metavar="CORPUS|COOC.h5")
+@click.option("--window", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Co-occurrence window ±h (corpus input).")
+@click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Vocabulary: words occurring at least this often (corpus input).")
+@click.option("--baseline", type=click.Choice(["percentile", "shuffle"]), default="percentile",
+              show_default=True, help="KL̄ for ΔKL: lower 3rd percentile per frequency bin, or shuffled corpora.")
+@click.option("--shuffles", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--embeddings", metavar="EMB.h5", help="Word embeddings whose ids are words.")
+@click.option("--context-vectors", metavar="CTX.h5", help="Context (output) vectors, same ids, for the whitened fit.")
+@click.option("--fit-min-count", type=float, default=1000, show_default=True,
+              help="Fit ‖u‖² against KL on words with n_w above this (paper: 1000).")
+@click.option("--keywords", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many keywords (ranked by n_w·KL) to list.")
+@click.option("--save-cooccurrence", type=click.Path(dir_okay=False), metavar="OUT.h5",
+              help="Write the counted co-occurrence matrix (HDF5 CSR, docs/format.md).")
+@input_options
+@output_options
+def command(corpus, window, min_count, baseline, shuffles, embeddings, context_vectors,
+            fit_min_count, keywords, save_cooccurrence, inputs, output):
+    """KL(p(·|w) ‖ p(·)) per word from a tokenised corpus (one document per line) or a stored
+    co-occurrence matrix; with --embeddings, how well ‖u‖² follows it."""
+    is_h5 = h5py.is_hdf5(corpus) if _exists(corpus) else False
+    shuffled = None
+    if is_h5:
+        if baseline == "shuffle":
+            raise UsageError("--baseline shuffle recounts the corpus: give the corpus text, not a matrix.")
+        co = read_cooccurrence(corpus)
+    else:
+        co = count_corpus(corpus, window=window, min_count=min_count)
+        if baseline == "shuffle":
+            shuffled = []
+            for s in range(shuffles):
+                log(f"geomkit: counting shuffled corpus {s + 1}/{shuffles}")
+                shuffled.append(count_corpus(corpus, window=window, min_count=min_count,
+                                             documents=shuffled_documents(corpus, inputs.seed + s)))
+    if save_cooccurrence:
+        write_cooccurrence(save_cooccurrence, co)
+    emb = None
+    if embeddings:
+        emb = _word_vectors(inputs, embeddings)
+        if context_vectors:
+            ctx = _word_vectors(inputs, context_vectors)
+            pos = {w: i for i, w in enumerate(ctx["words"])}
+            missing = [w for w in emb["words"] if w not in pos]
+            if missing:
+                raise InputError(f"{context_vectors}: {len(missing)} words of --embeddings have no "
+                                 f"context vector (e.g. {missing[0]!r}).")
+            emb["context"] = ctx["vectors"][[pos[w] for w in emb["words"]]]
+    result = compute_infogain(co, baseline=baseline, shuffled=shuffled, embeddings=emb,
+                              fit_min_count=fit_min_count, keywords=keywords, label=corpus)
+    output.emit(result, source_label=corpus)
+
+
+def _exists(path):
+    import os
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file.")
+    return True
+
+
+def _word_vectors(inputs, spec):
+    with inputs.open(spec) as src:
+        if src.metadata.ids is None:
+            raise InputError(f"{src.label}: needs an ids dataset holding the words.")
+        rows, x = src.to_array(dtype=np.float64)
+        return {"words": [str(w) for w in src.metadata.ids[rows]], "vectors": x}

@@ -1,0 +1,33 @@
+"""`geomkit norms` and `geomkit infogain` through the installed command."""
+
+import numpy as np
+
+from conftest import run_cli, run_json, write_h5
+
+
+def test_norms_json_contract_and_sweep(tmp_path, rng):
+    x = rng.standard_normal((100, 2, 6))
+    p = write_h5(tmp_path / "s.h5", x, dataset="hidden", labels=["a"] * 50 + ["b"] * 50)
+    out = run_json("norms", p, "--layer", "all", "--labels", "labels")
+    for key in ("n", "d", "mean", "std", "cv", "min", "max", "quantiles", "n_outliers", "n_zero",
+                "groups", "layers"):
+        assert key in out
+    assert [e["layer"] for e in out["layers"]] == [0, 1]
+    assert out["mean"] == np.linalg.norm(x[:, 1], axis=1).mean()
+    html = tmp_path / "n.html"
+    run_cli("norms", p, "--layer", "0", "--html", html, "--json", check_code=0)
+    assert "Norm distribution" in html.read_text()
+
+
+def test_infogain_corpus_and_embeddings(tmp_path, rng):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b a c\nb c\n")
+    out = run_json("infogain", corpus, "--window", "1", "--save-cooccurrence", tmp_path / "co.h5")
+    assert (out["n_words"], out["n_tokens"], out["window"]) == (3, 6, 1)
+    again = run_json("infogain", tmp_path / "co.h5")
+    assert again["mutual_information"] == out["mutual_information"]
+    emb = write_h5(tmp_path / "e.h5", rng.standard_normal((3, 4)), ids=["a", "b", "c"])
+    res = run_json("infogain", corpus, "--window", "1", "--embeddings", emb, "--fit-min-count", "0")
+    assert set(res["r2"]) == {"raw", "centred"}
+    bad = run_cli("infogain", tmp_path / "co.h5", "--baseline", "shuffle")
+    assert bad.returncode == 2
