@@ -98,9 +98,11 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
               ) -> KnnResult:
     """Exact k-NN of every row of ``x`` among the rows of ``x`` (self excluded).
 
-    Products and top-k selection run in torch (multithreaded ``topk``; ``device`` e.g. "cuda"
-    when one is available) in the data's dtype; the k selected distances are then recomputed in
-    float64. Rows whose (k+1)-th candidate ties the k-th are re-selected exactly (lower index wins).
+    X·Xᵀ is symmetric, so only the blocks on and above the diagonal are multiplied (half the
+    flops); each product updates the running top-(k+1) of its rows and, transposed, of its columns.
+    Products and selection run in torch (multithreaded ``topk``; ``device`` e.g. "cuda" when one is
+    available) in the data's dtype. Rows whose (k+1)-th candidate ties the k-th are re-selected
+    exactly over all rows (the lower index wins).
     """
     import torch
 
@@ -111,31 +113,56 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
     xt = torch.from_numpy(np.ascontiguousarray(xp))
     if device:
         xt = xt.to(device)
-    sq_t = None if x_sq is None else torch.from_numpy(x_sq.astype(xp.dtype)).to(xt.device)
-    block_rows = block_rows or max(1, min(n, memory // (4 * xp.itemsize * max(n, 1))))
-    indices = np.empty((n, k), dtype=np.int64)
-    scores = np.empty((n, k), dtype=np.float64)
+    euclid = metric in ("euclidean", "sqeuclidean")
+    sq_t = torch.from_numpy(x_sq.astype(xp.dtype)).to(xt.device) if euclid else None
+    # three b×b score matrices within the memory budget
+    b = block_rows or int(max(256, min(n, np.sqrt(memory / (3 * xp.itemsize)))))
+    kk = min(k + 1, n - 1) if exclude_self else min(k + 1, n)
+    best_v = torch.full((n, kk), -torch.inf, dtype=xt.dtype, device=xt.device)
+    best_i = torch.zeros((n, kk), dtype=torch.int64, device=xt.device)
+
+    def merge(rows: slice, scores, col0: int):
+        v, i = torch.topk(scores, min(kk, scores.shape[1]), dim=1)
+        v = torch.cat([best_v[rows], v], dim=1)
+        i = torch.cat([best_i[rows], i + col0], dim=1)
+        top_v, pos = torch.topk(v, kk, dim=1)
+        best_v[rows], best_i[rows] = top_v, torch.gather(i, 1, pos)
+
     with torch.inference_mode():
-        for start in range(0, n, block_rows):
-            stop = min(n, start + block_rows)
-            score = xt[start:stop] @ xt.T  # larger = nearer
-            if metric in ("euclidean", "sqeuclidean"):  # -(|x|^2 - 2 q.x); |q|^2 is constant per row
-                score.mul_(2.0).sub_(sq_t[None, :])
-            rows = torch.arange(stop - start, device=xt.device)
+        starts = list(range(0, n, b))
+        for a in starts:
+            ra = slice(a, min(n, a + b))
+            for c in starts:
+                if c < a:
+                    continue
+                rc = slice(c, min(n, c + b))
+                gram = xt[ra] @ xt[rc].T
+                if euclid:  # -(|x|^2 - 2 q.x) up to the per-row constant |q|^2
+                    s_rows = 2.0 * gram - sq_t[rc][None, :]
+                    s_cols = 2.0 * gram.T - sq_t[ra][None, :]
+                else:
+                    s_rows, s_cols = gram, gram.T
+                if c == a:
+                    if exclude_self:
+                        s_rows = s_rows.clone()
+                        s_rows.fill_diagonal_(-torch.inf)
+                    merge(ra, s_rows, c)
+                else:
+                    merge(ra, s_rows, c)
+                    merge(rc, s_cols.contiguous(), a)
+    vals, idx = best_v.cpu().numpy(), best_i.cpu().numpy()
+    order = np.lexsort((idx[:, :k], -vals[:, :k]), axis=1)
+    indices = np.take_along_axis(idx[:, :k], order, axis=1)
+    scores = np.take_along_axis(vals[:, :k], order, axis=1).astype(np.float64)
+    if kk > k:
+        for i in np.flatnonzero(vals[:, k] == vals[:, k - 1]):
+            row = (xp @ xp[i]).astype(np.float64)
+            if euclid:
+                row = 2.0 * row - x_sq
             if exclude_self:
-                score[rows, rows + start] = -torch.inf
-            kk = min(k + 1, n)
-            vals, idx = torch.topk(score, kk, dim=1, largest=True, sorted=True)
-            vals, idx = vals.cpu().numpy(), idx.cpu().numpy()
-            # order the k by (score desc, index asc); rows with a tie at the boundary are redone
-            order = np.lexsort((idx[:, :k], -vals[:, :k]), axis=1)
-            indices[start:stop] = np.take_along_axis(idx[:, :k], order, axis=1)
-            scores[start:stop] = np.take_along_axis(vals[:, :k], order, axis=1)
-            if kk > k:
-                for i in np.flatnonzero(vals[:, k] == vals[:, k - 1]):
-                    row = score[i].cpu().numpy().astype(np.float64)
-                    sel = topk_rows(-row[None, :], k)[0][0]
-                    indices[start + i], scores[start + i] = sel, row[sel]
+                row[i] = -np.inf
+            sel = topk_rows(-row[None, :], k)[0][0]
+            indices[i], scores[i] = sel, row[sel]
     if metric == "cosine":
         distances = 1.0 - scores
     elif metric == "dot":

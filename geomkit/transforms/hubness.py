@@ -51,16 +51,7 @@ def _reduced_topk(x, k, metric, rescale, memory, mask_self=True):
 def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 2**20):
     n = x.shape[0]
     if candidates is None:
-        total, total_sq = np.zeros(n), np.zeros(n)
-        for start, dist in iter_distance_blocks(x, metric, memory=memory):
-            b = dist.shape[0]
-            dist[np.arange(b), np.arange(start, start + b)] = 0.0
-            total[start:start + b] = dist.sum(1)
-            total_sq[start:start + b] = (dist ** 2).sum(1)
-        mu = total / (n - 1)
-        sigma = np.sqrt(np.clip(total_sq / (n - 1) - mu ** 2, 0.0, None))
-        return _reduced_topk(x, k, metric, lambda d, rows: 1.0 - _sf(d, mu[rows, None], sigma[rows, None])
-                             * _sf(d, mu[None, :], sigma[None, :]), memory)
+        return _mp_full(x, k, metric, memory)
     base = exact_knn(x, candidates, metric=metric, memory=memory)
     mu = base.distances.mean(1)
     sigma = base.distances.std(1)
@@ -68,6 +59,59 @@ def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 
         base.distances, mu[base.indices], sigma[base.indices])
     order = np.lexsort((base.indices, red), axis=1)[:, :k]
     return np.take_along_axis(base.indices, order, 1), np.take_along_axis(red, order, 1)
+
+
+def _mp_full(x, k, metric, memory):
+    """Gaussian MP over all other items, in torch (multithreaded erfc), two blockwise passes."""
+    import torch
+
+    n = x.shape[0]
+    xp, x_sq = prepare(np.ascontiguousarray(x), metric)
+    xt = torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float64))
+    sq = None if x_sq is None else torch.from_numpy(x_sq)
+    b = max(1, min(n, memory // (8 * 4 * n)))
+
+    def dist(a):
+        g = xt[a:a + b] @ xt.T
+        if metric == "cosine":
+            return 1.0 - g
+        if metric == "dot":
+            return -g
+        d2 = (sq[a:a + b, None] + sq[None, :] - 2.0 * g).clamp_(min=0.0)
+        return d2 if metric == "sqeuclidean" else d2.sqrt_()
+
+    total, total_sq = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    with torch.inference_mode():
+        for a in range(0, n, b):
+            d = dist(a)
+            rows = torch.arange(d.shape[0])
+            d[rows, rows + a] = 0.0
+            total[a:a + d.shape[0]] = d.sum(1)
+            total_sq[a:a + d.shape[0]] = (d * d).sum(1)
+        mu = total / (n - 1)
+        sigma = (total_sq / (n - 1) - mu * mu).clamp_(min=0.0).sqrt_()
+        indices = np.empty((n, k), dtype=np.int64)
+        scores = np.empty((n, k))
+        root2 = np.sqrt(2.0)
+        for a in range(0, n, b):
+            d = dist(a)
+            m = d.shape[0]
+            # SF(d; mu, sigma) = erfc((d - mu) / (sigma sqrt 2)) / 2
+            sf_x = torch.special.erfc((d - mu[a:a + m, None]) / (sigma[a:a + m, None] * root2))
+            sf_y = torch.special.erfc((d - mu[None, :]) / (sigma[None, :] * root2))
+            red = 1.0 - 0.25 * sf_x * sf_y
+            rows = torch.arange(m)
+            red[rows, rows + a] = torch.inf
+            v, i = torch.topk(red, min(k + 1, n - 1), dim=1, largest=False, sorted=True)
+            v, i = v.numpy(), i.numpy()
+            order = np.lexsort((i[:, :k], v[:, :k]), axis=1)
+            indices[a:a + m] = np.take_along_axis(i[:, :k], order, axis=1)
+            scores[a:a + m] = np.take_along_axis(v[:, :k], order, axis=1)
+            if v.shape[1] > k:
+                for r in np.flatnonzero(v[:, k] == v[:, k - 1]):
+                    sel = topk_rows(red[r].numpy()[None, :], k)[0][0]
+                    indices[a + r], scores[a + r] = sel, red[r].numpy()[sel]
+    return indices, scores
 
 
 def local_scaling(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20):
