@@ -116,7 +116,7 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
     euclid = metric in ("euclidean", "sqeuclidean")
     sq_t = torch.from_numpy(x_sq.astype(xp.dtype)).to(xt.device) if euclid else None
     # three b×b score matrices within the memory budget
-    b = block_rows or int(max(256, min(n, np.sqrt(memory / (3 * xp.itemsize)))))
+    b = block_rows or int(max(256, min(n, 2048, np.sqrt(memory / (3 * xp.itemsize)))))
     kk = min(k + 1, n - 1) if exclude_self else min(k + 1, n)
     best_v = torch.full((n, kk), -torch.inf, dtype=xt.dtype, device=xt.device)
     best_i = torch.zeros((n, kk), dtype=torch.int64, device=xt.device)
