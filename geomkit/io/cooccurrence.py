@@ -84,7 +84,7 @@ def _documents(path: str):
 
 
 def count_corpus(path: str, *, window: int = 10, min_count: int = 1,
-                 flush_pairs: int = 20_000_000, documents=None) -> Cooccurrence:
+                 flush_pairs: int = 5_000_000, documents=None) -> Cooccurrence:
     """Unigram and ±``window`` co-occurrence counts of a corpus file (or of ``documents``)."""
     docs = (lambda: iter(documents)) if documents is not None else (lambda: _documents(path))
     unigrams: Counter = Counter()
