@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import h5py
 import numpy as np
+
+from _child import run_child
 
 
 def write(path, x):
@@ -88,15 +89,10 @@ def main() -> None:
         write("/tmp/gk_depth_SF.h5", F)
         write("/tmp/gk_depth_SG.h5", G)
         del F, G
-        code = f"REF = '/tmp/gk_depth_SF.h5'\nTEST = '/tmp/gk_depth_SG.h5'\n" + SPATIAL_CHILD
-        pid = os.fork()
-        if pid == 0:
-            fd = os.open("/tmp/gk_depth_spatial.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            os.dup2(fd, 1)
-            os.execv(sys.executable, [sys.executable, "-c", code])
-        _, status, usage = os.wait4(pid, 0)
-        spatial = json.loads(open("/tmp/gk_depth_spatial.out").read())
-        spatial["peak_rss_mib"] = usage.ru_maxrss / 1024
+        code = "REF = '/tmp/gk_depth_SF.h5'\nTEST = '/tmp/gk_depth_SG.h5'\n" + SPATIAL_CHILD
+        text, rss = run_child(code, "depth_spatial")
+        spatial = json.loads(text)
+        spatial["peak_rss_mib"] = rss
         spatial["n"] = spatial["m"] = args.spatial_n
         out["spatial"] = spatial
         for p in ("/tmp/gk_depth_SF.h5", "/tmp/gk_depth_SG.h5"):

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
+
+from _child import run_child
 
 CHILD = """
 import json, time
@@ -58,15 +59,10 @@ def main() -> None:
             written += pos
     print(f"generated {written} tokens in {time.perf_counter() - t:.0f} s", flush=True)
     code = f"PATH = {args.path!r}\nWINDOW = {args.window}\n" + CHILD
-    pid = os.fork()
-    if pid == 0:
-        fd = os.open("/tmp/geomkit_bench_infogain.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        os.dup2(fd, 1)
-        os.execv(sys.executable, [sys.executable, "-c", code])
-    _, status, usage = os.wait4(pid, 0)
-    out = json.loads(open("/tmp/geomkit_bench_infogain.out").read())
+    text, rss = run_child(code, "infogain")
+    out = json.loads(text)
+    out["peak_rss_mib"] = rss
     out["tokens_per_second"] = out["n_tokens"] / out["seconds"]
-    out["peak_rss_mib"] = usage.ru_maxrss / 1024
     out["window"] = args.window
     print(json.dumps(out, indent=2))
     os.remove(args.path)

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
+
+from _child import run_child
 
 CHILD = {
     "read": """
@@ -87,17 +87,9 @@ print(float(score))
 
 
 def run_child_rss(name: str, path: str) -> tuple[float, float, str]:
-    code = f"PATH = {path!r}\n" + CHILD[name]
-    pid = os.fork()
-    if pid == 0:
-        out = os.open(f"/tmp/geomkit_bench_{name}.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        os.dup2(out, 1)
-        os.execv(sys.executable, [sys.executable, "-c", code])
-    _, status, usage = os.wait4(pid, 0)
-    if status != 0:
-        raise RuntimeError(f"{name} failed with status {status}")
-    lines = open(f"/tmp/geomkit_bench_{name}.out").read().strip().splitlines()
-    return float(lines[0]), usage.ru_maxrss / 1024, " ".join(lines[1:])
+    out, rss = run_child(f"PATH = {path!r}\n" + CHILD[name], name)
+    lines = out.strip().splitlines()
+    return float(lines[0]), rss, " ".join(lines[1:])
 
 
 def generate(path: str, rows: int, dim: int) -> None:
@@ -131,11 +123,11 @@ def main() -> None:
     results = {}
     for name in names:
         seconds, rss, extra = run_child_rss(name, args.path)
-        results[name] = {"seconds": round(seconds, 2), "peak_rss_mib": round(rss)}
+        results[name] = {"seconds": round(seconds, 4), "peak_rss_mib": round(rss)}
         if extra:
             results[name]["output"] = extra[:400]
         print(name, results[name], flush=True)
-    floor = max(results["read"]["seconds"], results["xtx"]["seconds"])
+    floor = max(results["read"]["seconds"], results["xtx"]["seconds"], 1e-9)
     summary = {
         "rows": args.rows, "dim": args.dim, "file_gib": round(size, 2), "threads": os.cpu_count(),
         "pass1_over_floor": round(results["pass1"]["seconds"] / floor, 2),

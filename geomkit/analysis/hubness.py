@@ -107,22 +107,20 @@ class HubnessResult(Result):
         import pandas as pd
         tables = [("measures per method", pd.DataFrame(self.summary_rows()))]
         base = self.kocc.get("none", next(iter(self.kocc.values())))
-        order = np.argsort(-base, kind="stable")[:10]
-        frame = pd.DataFrame({"row": self.rows[order], "k_occurrence": base[order]})
-        if self.ids is not None:
-            frame["id"] = self.ids[order]
-        if self.texts is not None:
-            frame["text"] = self.texts[order]
-        tables.append(("top hubs", frame))
+        tables.append(("top hubs", self._items(np.argsort(-base, kind="stable")[:10], base)))
         anti = np.flatnonzero(base == 0)[:10]
         if anti.size:
-            frame = pd.DataFrame({"row": self.rows[anti], "k_occurrence": base[anti]})
-            if self.ids is not None:
-                frame["id"] = self.ids[anti]
-            if self.texts is not None:
-                frame["text"] = self.texts[anti]
-            tables.append(("antihubs (never a neighbour)", frame))
+            tables.append(("antihubs (never a neighbour)", self._items(anti, base)))
         return tables
+
+    def _items(self, pick, kocc):
+        import pandas as pd
+        frame = pd.DataFrame({"row": self.rows[pick], "k_occurrence": kocc[pick]})
+        if self.ids is not None:
+            frame["id"] = self.ids[pick]
+        if self.texts is not None:
+            frame["text"] = self.texts[pick]
+        return frame
 
     def notes(self):
         notes = []

@@ -23,17 +23,8 @@ def _partial(spec: dict, rows: np.ndarray, factories: tuple[Callable, ...], unit
                      memory=spec["memory"]) as src:
         for start in range(0, rows.size, src.block_rows()):
             part = rows[start:start + src.block_rows()]
-            x = np.asarray(src.read_rows(part), dtype=src.compute_dtype)
-            finite = np.isfinite(x).all(axis=1)
-            if not finite.all():
-                if not spec["drop_nonfinite"]:
-                    raise src._nonfinite_error()
-                x, part = x[finite], part[finite]
-            if unit:
-                norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-                if (norms == 0).any():
-                    raise src._zero_error()
-                x = x / norms.astype(x.dtype)[:, None]
+            part, x = src.validate(part, np.asarray(src.read_rows(part), dtype=src.compute_dtype),
+                                   unit=unit)
             for acc in accs:
                 acc.consume(part, x)
     return accs

@@ -370,17 +370,7 @@ class EmbeddingSource:
         total = self._rows.size
         with progress_bar(total, progress) as bar:
             for rows, raw in self._raw_blocks(block_rows):
-                x = np.asarray(raw, dtype=dtype)
-                finite = np.isfinite(x).all(axis=1)
-                if not finite.all():
-                    if not self.drop_nonfinite:
-                        raise self._nonfinite_error()
-                    x, rows = x[finite], rows[finite]
-                if unit:
-                    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-                    if (norms == 0).any():
-                        raise self._zero_error()
-                    x = x / norms.astype(dtype)[:, None]
+                rows, x = self.validate(rows, np.asarray(raw, dtype=dtype), unit=unit)
                 if kept_parts is not None:
                     kept_parts.append(rows)
                 bar.update(raw.shape[0])
@@ -388,6 +378,21 @@ class EmbeddingSource:
                     yield Block(rows, x)
         if kept_parts is not None:
             self._set_kept(np.concatenate(kept_parts) if kept_parts else np.empty(0, np.int64))
+
+    def validate(self, rows: np.ndarray, x: np.ndarray, *, unit: bool = False):
+        """The checks every block passes: non-finite rows (error, or dropped with
+        ``drop_nonfinite``) and, for ``unit``, zero rows (error) before L2 normalisation."""
+        finite = np.isfinite(x).all(axis=1)
+        if not finite.all():
+            if not self.drop_nonfinite:
+                raise self._nonfinite_error()
+            x, rows = x[finite], rows[finite]
+        if unit:
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+            if (norms == 0).any():
+                raise self._zero_error()
+            x = x / norms.astype(x.dtype)[:, None]
+        return rows, x
 
     def _set_kept(self, kept: np.ndarray) -> None:
         self._kept = kept

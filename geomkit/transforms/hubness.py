@@ -49,7 +49,6 @@ def _reduced_topk(x, k, metric, rescale, memory, mask_self=True):
 
 
 def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 2**20):
-    n = x.shape[0]
     if candidates is None:
         return _mp_full(x, k, metric, memory)
     base = exact_knn(x, candidates, metric=metric, memory=memory)

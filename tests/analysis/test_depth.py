@@ -3,10 +3,8 @@ brute-force O(N·M·d) definitions of cosine, chord and spatial depth."""
 
 import json
 
-import h5py
 import numpy as np
 import pytest
-from scipy.spatial.distance import cdist
 
 from conftest import ORACLES, write_h5
 from geomkit import open_source

@@ -1,0 +1,21 @@
+"""Run a measurement in a fresh Python process and report its own peak RSS."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def run_child(code: str, name: str) -> tuple[str, float]:
+    """Execute ``code`` with this interpreter; returns (its stdout, its peak RSS in MiB)."""
+    out_path = f"/tmp/geomkit_bench_{name}.out"
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 1)
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    _, status, usage = os.wait4(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{name} failed with status {status}")
+    with open(out_path) as fh:
+        return fh.read(), usage.ru_maxrss / 1024
