@@ -17,12 +17,14 @@ def isotropy_figures(result: IsotropyResult) -> list:
             continue
         lam = r.eigenvalues
         share = lam / lam.sum() if lam.sum() > 0 else lam
-        spectrum.add_trace(go.Scatter(x=np.arange(1, lam.size + 1), y=share, mode="lines",
-                                      name=f"{name} spectrum"))
+        shown = share > 1e-8 * share[0]  # numerically null directions would squash the log axis
+        spectrum.add_trace(go.Scatter(x=np.arange(1, lam.size + 1)[shown], y=share[shown],
+                                      mode="lines", name=f"{name} spectrum"))
     d = result.eigenvalues.size
     spectrum.add_trace(go.Scatter(x=[1, d], y=[1 / d, 1 / d], mode="lines", name="isotropic (1/d)",
                                   line={"dash": "dash", "color": "gray"}))
-    spectrum.update_layout(title="Covariance eigenvalue spectrum (share of variance)",
+    spectrum.update_layout(title="Covariance eigenvalue spectrum (share of variance; shares below "
+                                 "1e-8 of the top omitted)",
                            xaxis_title="component", yaxis_title="share of variance",
                            yaxis_type="log")
     figs.append(spectrum)
