@@ -48,8 +48,9 @@ def render_html(result: Result, *, source_label: str = "") -> str:
     from plotly.offline import get_plotlyjs
 
     data = jsonable(result.to_dict())
+    # lists of objects and objects nested two deep (per-method measures) are shown as tables
     flat = {k: v for k, v in flatten(data).items()
-            if not (isinstance(v, list) and v and isinstance(v[0], dict))}
+            if not (isinstance(v, list) and v and isinstance(v[0], dict)) and k.count(".") < 2}
     summary = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v if not isinstance(v, list) else str(v))}</tr>"
                       for k, v in flat.items())
     parts = [f"<h1>{html.escape(result.title or result.command)}</h1>",

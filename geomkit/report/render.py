@@ -46,8 +46,9 @@ def render_table(result: Result) -> str:
     import pandas as pd
 
     data = jsonable(result.to_dict())
+    # lists of objects and objects nested two deep (per-method measures) are shown as tables
     flat = {k: v for k, v in flatten(data).items()
-            if not (isinstance(v, list) and v and isinstance(v[0], dict))}
+            if not (isinstance(v, list) and v and isinstance(v[0], dict)) and k.count(".") < 2}
     width = max((len(k) for k in flat), default=0)
     lines = [result.title or result.command]
     lines += [f"  {k.ljust(width)}  {_fmt(v)}" for k, v in flat.items()]
