@@ -61,6 +61,7 @@ class InfogainResult(Result):
     norm_sq: np.ndarray = field(repr=False, default=None)       # aligned with words (nan if absent)
     delta_norm_sq: np.ndarray = field(repr=False, default=None)
     keywords: int = 20
+    document_counts: np.ndarray = field(repr=False, default=None)  # n_w in --keywords-for DOC
     label: str = ""
     command: str = "infogain"
 
@@ -88,9 +89,15 @@ class InfogainResult(Result):
 
     def tables(self):
         frame = self.per_item()
+        scope = "corpus"
+        if self.document_counts is not None:
+            frame["count"] = self.document_counts
+            scope = "document"
         frame["keyness"] = frame["count"] * frame["kl"]
-        top = frame.sort_values("keyness", ascending=False, kind="stable").head(self.keywords)
-        tables = [(f"keywords (n_w·KL, top {self.keywords})", top[["word", "count", "kl", "keyness"]])]
+        top = frame[frame["count"] > 0].sort_values("keyness", ascending=False, kind="stable")
+        tables = [(f"{scope} keywords (n_w·KL, top {self.keywords})",
+                   top.head(self.keywords)[["word", "count", "kl", "keyness"]])]
+        frame = self.per_item()
         tables.append(("largest ΔKL", frame.sort_values("delta_kl", ascending=False,
                                                        kind="stable").head(self.keywords)))
         return tables

@@ -27,12 +27,14 @@ from geomkit.report.progress import log
               help="Fit ‖u‖² against KL on words with n_w above this (paper: 1000).")
 @click.option("--keywords", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many keywords (ranked by n_w·KL) to list.")
+@click.option("--keywords-for", type=click.Path(dir_okay=False), metavar="DOC.txt",
+              help="Rank the keywords of this document: its counts n_w times the corpus KL(w).")
 @click.option("--save-cooccurrence", type=click.Path(dir_okay=False), metavar="OUT.h5",
               help="Write the counted co-occurrence matrix (HDF5 CSR, docs/format.md).")
 @input_options
 @output_options
 def command(corpus, window, min_count, baseline, shuffles, embeddings, context_vectors,
-            fit_min_count, keywords, save_cooccurrence, inputs, output):
+            fit_min_count, keywords, keywords_for, save_cooccurrence, inputs, output):
     """KL(p(·|w) ‖ p(·)) per word from a tokenised corpus (one document per line) or a stored
     co-occurrence matrix; with --embeddings, how well ‖u‖² follows it."""
     is_h5 = h5py.is_hdf5(corpus) if _exists(corpus) else False
@@ -64,6 +66,13 @@ def command(corpus, window, min_count, baseline, shuffles, embeddings, context_v
             emb["context"] = ctx["vectors"][[pos[w] for w in emb["words"]]]
     result = compute_infogain(co, baseline=baseline, shuffled=shuffled, embeddings=emb,
                               fit_min_count=fit_min_count, keywords=keywords, label=corpus)
+    if keywords_for:
+        from collections import Counter
+
+        from geomkit.io.cooccurrence import _documents
+        _exists(keywords_for)
+        doc = Counter(t for tokens in _documents(keywords_for) for t in tokens)
+        result.document_counts = np.array([doc.get(str(w), 0) for w in co.vocab], dtype=np.float64)
     output.emit(result, source_label=corpus)
 
 

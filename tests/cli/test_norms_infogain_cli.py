@@ -31,3 +31,16 @@ def test_infogain_corpus_and_embeddings(tmp_path, rng):
     assert set(res["r2"]) == {"raw", "centred"}
     bad = run_cli("infogain", tmp_path / "co.h5", "--baseline", "shuffle")
     assert bad.returncode == 2
+
+
+def test_document_keywords(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b a c\nb c\n")
+    doc = tmp_path / "d.txt"
+    doc.write_text("c c c a\n")
+    table = run_cli("infogain", corpus, "--window", "1", "--keywords-for", doc, "--format", "table",
+                    check_code=0).stdout
+    section = table.split("document keywords")[1].splitlines()
+    rows = [line.split() for line in section[2:4]]
+    # keyness = n_w(doc) * KL: c = 3 * log 1.5 = 1.216 > a = 1 * (2/3) log 2 = 0.462; b absent
+    assert rows[0][0] == "c" and rows[1][0] == "a"
