@@ -382,11 +382,16 @@ class EmbeddingSource:
     def validate(self, rows: np.ndarray, x: np.ndarray, *, unit: bool = False):
         """The checks every block passes: non-finite rows (error, or dropped with
         ``drop_nonfinite``) and, for ``unit``, zero rows (error) before L2 normalisation."""
-        finite = np.isfinite(x).all(axis=1)
-        if not finite.all():
-            if not self.drop_nonfinite:
-                raise self._nonfinite_error()
-            x, rows = x[finite], rows[finite]
+        # a row sum is finite unless the row has NaN/Inf (or overflows): check those rows exactly
+        suspect = np.flatnonzero(~np.isfinite(x.sum(axis=1)))
+        if suspect.size:
+            bad = suspect[~np.isfinite(x[suspect]).all(axis=1)]
+            if bad.size:
+                if not self.drop_nonfinite:
+                    raise self._nonfinite_error()
+                keep = np.ones(x.shape[0], dtype=bool)
+                keep[bad] = False
+                x, rows = x[keep], rows[keep]
         if unit:
             norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
             if (norms == 0).any():

@@ -144,3 +144,13 @@ def test_read_rows_sparse_and_dense(tmp_path, rng):
     with open_source(str(p)) as src:
         for idx in (np.arange(10, 20), np.array([1, 3, 5, 7]), np.array([0, 999, 4999])):
             np.testing.assert_array_equal(src.read_rows(idx), x[idx])
+
+
+def test_huge_finite_rows_are_not_mistaken_for_nonfinite(tmp_path, rng):
+    x = rng.standard_normal((6, 4)).astype("f4")
+    x[2] = 3e38  # the row sum overflows float32, the row is still finite
+    x[4, 1] = np.nan
+    p = write_h5(tmp_path / "big.h5", x)
+    with open_source(str(p), drop_nonfinite=True) as src:
+        rows = np.concatenate([b.rows for b in src.blocks()])
+    assert rows.tolist() == [0, 1, 2, 3, 5] and src.n_dropped == 1
