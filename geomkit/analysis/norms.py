@@ -104,6 +104,9 @@ class NormsResult(Result):
     def to_dict(self):
         out = {"n": self.summary["n"], "d": self.d}
         out.update({k: v for k, v in self.summary.items() if k != "n"})
+        names = self.ids if self.ids is not None else self.rows
+        out["min_id"] = str(names[int(np.argmin(self.norms))])
+        out["max_id"] = str(names[int(np.argmax(self.norms))])
         if self.groups is not None:
             out["groups"] = self.groups
             out["group_imbalance"] = self.imbalance

@@ -14,6 +14,7 @@ def test_norms_json_contract_and_sweep(tmp_path, rng):
         assert key in out
     assert [e["layer"] for e in out["layers"]] == [0, 1]
     assert out["mean"] == np.linalg.norm(x[:, 1], axis=1).mean()
+    assert out["max_id"] == str(np.argmax(np.linalg.norm(x[:, 1], axis=1)))
     html = tmp_path / "n.html"
     run_cli("norms", p, "--layer", "0", "--html", html, "--json", check_code=0)
     assert "Norm distribution" in html.read_text()
