@@ -383,7 +383,8 @@ class EmbeddingSource:
         """The checks every block passes: non-finite rows (error, or dropped with
         ``drop_nonfinite``) and, for ``unit``, zero rows (error) before L2 normalisation."""
         # a row sum is finite unless the row has NaN/Inf (or overflows): check those rows exactly
-        suspect = np.flatnonzero(~np.isfinite(x.sum(axis=1)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            suspect = np.flatnonzero(~np.isfinite(x.sum(axis=1)))
         if suspect.size:
             bad = suspect[~np.isfinite(x[suspect]).all(axis=1)]
             if bad.size:
