@@ -43,6 +43,17 @@ class MomentAccumulator:
     def consume(self, rows: np.ndarray, x: np.ndarray) -> None:
         self.update(x)
 
+    def __getstate__(self):  # the scratch buffer never travels (Dask pickles accumulators)
+        state = dict(self.__dict__)
+        state.pop("_buf", None)
+        return state
+
+    def _buffer(self, x: np.ndarray) -> np.ndarray:
+        buf = getattr(self, "_buf", None)
+        if buf is None or buf.dtype != x.dtype or buf.shape[1] != x.shape[1] or buf.shape[0] < x.shape[0]:
+            buf = self._buf = np.empty_like(x)
+        return buf[:x.shape[0]]
+
     def update(self, x: np.ndarray) -> "MomentAccumulator":
         nb = x.shape[0]
         if nb == 0:
@@ -50,11 +61,13 @@ class MomentAccumulator:
         if self.mean is None:
             self.mean = np.zeros(x.shape[1])
             self.m2 = np.zeros((x.shape[1], x.shape[1])) if self.want_scatter else None
-        mean_b = x.mean(axis=0, dtype=np.float64)
+        # column sums as one matrix-vector product in the block's dtype (float64 across blocks)
+        mean_b = (np.ones(nb, dtype=x.dtype) @ x).astype(np.float64) / nb
         m2_b = None
         if self.m2 is not None:
-            c = x - mean_b.astype(x.dtype)
-            m2_b = (c.T @ c).astype(np.float64)
+            buf = self._buffer(x)
+            np.subtract(x, mean_b.astype(x.dtype), out=buf)  # reused buffer: no fresh pages per block
+            m2_b = (buf.T @ buf).astype(np.float64)
         self._combine(nb, mean_b, m2_b)
         return self
 
