@@ -80,9 +80,13 @@ def _mp_full(x, k, metric, memory):
         return d2 if metric == "sqeuclidean" else d2.sqrt_()
 
     total, total_sq = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    # keep pass 1's distance blocks for pass 2 when the whole matrix fits the memory budget
+    cache = {} if 8 * n * n <= memory else None
     with torch.inference_mode():
         for a in range(0, n, b):
             d = dist(a)
+            if cache is not None:
+                cache[a] = d.clone()
             rows = torch.arange(d.shape[0])
             d[rows, rows + a] = 0.0
             total[a:a + d.shape[0]] = d.sum(1)
@@ -93,7 +97,7 @@ def _mp_full(x, k, metric, memory):
         scores = np.empty((n, k))
         root2 = np.sqrt(2.0)
         for a in range(0, n, b):
-            d = dist(a)
+            d = cache.pop(a) if cache is not None else dist(a)
             m = d.shape[0]
             # SF(d; mu, sigma) = erfc((d - mu) / (sigma sqrt 2)) / 2
             sf_x = torch.special.erfc((d - mu[a:a + m, None]) / (sigma[a:a + m, None] * root2))
