@@ -299,9 +299,10 @@ class EmbeddingSource:
         return int(self.rows.shape[0])
 
     def block_rows(self, width: int | None = None, copies: int = 4) -> int:
-        """Rows per block so that ``copies`` float64 copies of a block fit the memory budget."""
+        """Rows per block so that ``copies`` copies of a block (in the compute dtype) fit the
+        memory budget."""
         width = width or self.d
-        rows = max(1, self.memory // (8 * width * copies))
+        rows = max(1, self.memory // (self.compute_dtype.itemsize * width * copies))
         chunk = self.chunk_rows
         if chunk and rows > chunk:
             rows -= rows % chunk
