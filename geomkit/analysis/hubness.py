@@ -144,7 +144,7 @@ class HubnessResult(Result):
 def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("none",),
                     hub_size: float = 2.0, labels: np.ndarray | None = None,
                     approximate: bool = False, querybank: np.ndarray | None = None,
-                    max_bytes: int = 8 * 2**30) -> HubnessResult:
+                    candidates: int | None = None, max_bytes: int = 8 * 2**30) -> HubnessResult:
     """k-occurrence measures of ``source`` for each reduction in ``reduce``."""
     from geomkit.engine.knn import approximate_knn
     from geomkit.errors import UsageError
@@ -153,6 +153,8 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
     n = x.shape[0]
     if not 1 <= k < n:
         raise UsageError(f"-k {k} must be between 1 and N - 1 = {n - 1}.")
+    if candidates is not None and not k < candidates:
+        raise UsageError(f"--mp-candidates {candidates} must be larger than -k {k}.")
     methods, kocc_all = {}, {}
     knn_info = {"exact": True, "recall": None}
     for method in reduce:
@@ -169,7 +171,7 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
             if method in ("csls", "dis") and metric != "cosine":
                 raise UsageError(f"{method} is defined on cosine similarities: use --metric cosine.")
             res = reduced_knn(x, k, method, metric=metric, memory=source.memory,
-                              querybank=querybank)
+                              querybank=querybank, candidates=candidates)
         kocc = k_occurrence(res.indices, n)
         values = hubness_measures(kocc, k, hub_size)
         if labels is not None:

@@ -34,10 +34,14 @@ def _methods(ctx, param, value):
               help="Leave-one-out k-NN classification error from the labels dataset.")
 @click.option("--approximate/--exact", default=None,
               help=f"faiss IVF neighbours (default: approximate from {APPROXIMATE_FROM:,} rows).")
+@click.option("--mp-candidates", type=click.IntRange(min=2), default=None,
+              help="Candidate list per item for mp (default: all items) and mp_empiric "
+                   "(default: 100).")
 @click.option("--querybank", metavar="PATH[:DATASET]", help="Querybank for --reduce dis (default: INPUT).")
 @input_options
 @output_options
-def command(input, k, metric, reduce, hub_size, knn_error, approximate, querybank, inputs, output):
+def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candidates, querybank,
+            inputs, output):
     """Hubness of INPUT: k-skewness, Robin Hood, Gini, hubs and antihubs, per reduction."""
     bank = None
     if querybank:
@@ -56,7 +60,8 @@ def command(input, k, metric, reduce, hub_size, knn_error, approximate, queryban
         if bank is not None and bank.shape[1] != view.d:
             raise UsageError(f"--querybank has {bank.shape[1]} dimensions, {view.label} {view.d}.")
         return compute_hubness(view, k=k, metric=metric, reduce=reduce, hub_size=hub_size,
-                               labels=labels, approximate=use_approx, querybank=bank)
+                               labels=labels, approximate=use_approx, querybank=bank,
+                               candidates=mp_candidates)
 
     with inputs.open(input) as source:
         result = inputs.run(source, compute)

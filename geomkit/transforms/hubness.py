@@ -6,6 +6,12 @@ and takes the k nearest under the reduced distance (self excluded) in a second p
 - ``mp``    mutual proximity, Gaussian: 1 − SF(d; μ_x, σ_x)·SF(d; μ_y, σ_y), μ/σ (ddof = 0) of each
             item's distances to all other items (``candidates=None``) or to its ``candidates``
             nearest non-self neighbours (then only those candidates are re-ranked).
+- ``mp_empiric`` mutual proximity, empiric, over candidate lists (default 100) exactly as
+            scikit-hubness 0.30 computes it: for y at position p in x's sorted list L_x,
+            MP = 1 − |A ∩ B| / N with A = L_x after p ∪ (L_y ∖ L_x) (taken as farther from x than
+            y) and B = {j ∈ L_y: d_yj > d_xy} ∪ (L_x ∖ L_y), and MP = 1 where d_xy ≥ max d_y.
+            d_yx is taken equal to d_xy (the method assumes symmetric distances; float products
+            need not be). Ties are frequent (counts): the nearer raw candidate wins.
 - ``ls``    local scaling: 1 − exp(−d²/(σ_x σ_y)), σ = distance to the k_ls-th non-self neighbour.
 - ``nicdm`` d/√(r_x r_y), r = mean distance to the k_ls nearest non-self neighbours.
 - ``dsl``   DisSimLocal (squared euclidean): ‖x−y‖² − ‖x − c(x)‖² − ‖y − c(y)‖², c = centroid of the
@@ -25,7 +31,7 @@ from scipy.special import logsumexp, ndtr
 from geomkit.engine.knn import (KnnResult, distance_block, exact_knn, iter_distance_blocks,
                                 prepare, topk_rows)
 
-REDUCTIONS = ("none", "mp", "ls", "nicdm", "dsl", "csls", "dis")
+REDUCTIONS = ("none", "mp", "mp_empiric", "ls", "nicdm", "dsl", "csls", "dis")
 
 
 def _sf(d, mu, sigma):
@@ -58,6 +64,49 @@ def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 
         base.distances, mu[base.indices], sigma[base.indices])
     order = np.lexsort((base.indices, red), axis=1)[:, :k]
     return np.take_along_axis(base.indices, order, 1), np.take_along_axis(red, order, 1)
+
+
+def mutual_proximity_empiric(x, k, *, metric="euclidean", candidates=100,
+                             memory=256 * 2**20):
+    """Empiric MP over each item's ``candidates`` nearest non-self neighbours; O(N·c²)."""
+    ind, red = mp_empiric_scores(x, max(candidates, k + 1), metric=metric, memory=memory)
+    order = np.argsort(red, axis=1, kind="stable")[:, :k]  # ties: the nearer raw candidate
+    return np.take_along_axis(ind, order, 1), np.take_along_axis(red, order, 1)
+
+
+def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20):
+    """(candidate indices sorted by raw distance, their empiric MP distances), both (N, c)."""
+    n = x.shape[0]
+    c = min(candidates, n - 1)
+    base = exact_knn(x, c, metric=metric, memory=memory)
+    ind, dist = base.indices, base.distances.astype(np.float64)
+    counts = np.empty((n, c))
+    later = np.triu(np.ones((c, c), dtype=bool), 1)  # later[p, q]: position q comes after p in L_x
+    # per block: a (B, N) position table plus a few (B, c, c) arrays
+    block = int(max(1, min(n, memory // (4 * n + 6 * 8 * c * c))))
+    pos = np.full((block, n), -1, dtype=np.int32)
+    for a in range(0, n, block):
+        lx, dx = ind[a:a + block], dist[a:a + block]
+        b = lx.shape[0]
+        rb = np.arange(b)[:, None]
+        pos[rb, lx] = np.arange(c, dtype=np.int32)
+        ly = ind[lx]                                  # (b, c: y = L_x[p], c: j in L_y)
+        dy = dist[lx]
+        d = dx[:, :, None]
+        dy = np.where(ly == np.arange(a, a + b)[:, None, None], d, dy)  # d_yx := d_xy
+        where = pos[rb[:, :, None], ly]               # position of L_y[q] in L_x, -1 if absent
+        g = np.full((b, c, c), np.nan)                # g[x, p, q] = d(L_x[p], L_x[q]) if L_x[q] ∈ L_y
+        bb, pp, qq = np.nonzero(where >= 0)
+        g[bb, pp, where[bb, pp, qq]] = dy[bb, pp, qq]
+        pos[rb, lx] = -1
+        with np.errstate(invalid="ignore"):
+            # |A ∩ B| = #{q > p: L_x[q] ∉ L_y} − #{q ≤ p: L_x[q] ∈ L_y, d_y,q > d_xy}
+            #           + #{j ∈ L_y: d_yj > d_xy}
+            cnt = ((np.isnan(g) & later).sum(-1) - ((g > d) & ~later).sum(-1)
+                   + c - (dy <= d).sum(-1))
+        cnt[dx >= dy[:, :, -1]] = 0
+        counts[a:a + b] = cnt
+    return ind, 1.0 - counts / n
 
 
 def _mp_full(x, k, metric, memory):
@@ -179,9 +228,16 @@ def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, **options)
     """k-NN under a hubness reduction; ``method`` in :data:`REDUCTIONS`."""
     if method == "none":
         return exact_knn(x, k, metric=metric, memory=memory)
+    candidates = options.get("candidates")
+    if candidates is not None:
+        candidates = min(candidates, x.shape[0] - 1)
     if method == "mp":
-        idx, dist = mutual_proximity(x, k, metric=metric, candidates=options.get("candidates"),
+        idx, dist = mutual_proximity(x, k, metric=metric, candidates=candidates,
                                      memory=memory)
+    elif method == "mp_empiric":
+        idx, dist = mutual_proximity_empiric(x, k, metric=metric,
+                                             candidates=candidates or 100,
+                                             memory=memory)
     elif method == "ls":
         idx, dist = local_scaling(x, k, metric=metric, k_ls=options.get("k_ls", 5), memory=memory)
     elif method == "nicdm":

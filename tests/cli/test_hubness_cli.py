@@ -35,3 +35,14 @@ def test_labels_error_per_item_html(tmp_path, rng):
     assert "<b>t</b>" not in html.read_text()
     bad = run_cli("hubness", p, "--reduce", "dsl")
     assert bad.returncode == 2 and "euclidean" in bad.stderr
+
+
+def test_mp_candidates_option():
+    data = f"{ORACLES}/hubness_data.h5:/gauss_d16"
+    oracle = json.loads((ORACLES / "hubness.json").read_text())["values"]["gauss_d16_cosine"]
+    out = run_json("hubness", data, "--reduce", "mp,mp_empiric", "--mp-candidates", "100")
+    assert out["methods"]["mp"]["gini"] == pytest.approx(oracle["mp_normal_c100_noself"]["gini"],
+                                                         abs=1e-9)
+    assert out["methods"]["mp_empiric"]["n_antihubs"] >= 0
+    bad = run_cli("hubness", data, "-k", "10", "--reduce", "mp", "--mp-candidates", "10")
+    assert bad.returncode == 2 and "--mp-candidates" in bad.stderr
