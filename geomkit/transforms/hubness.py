@@ -110,59 +110,94 @@ def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20):
 
 
 def _mp_full(x, k, metric, memory):
-    """Gaussian MP over all other items, in torch (multithreaded erfc), two blockwise passes."""
+    """Gaussian MP over all other items, two blockwise passes in torch (float64).
+
+    Pass 1: μ, σ of every row and its raw nearest candidates. Their exact MP gives each row an
+    upper bound r_x on its k-th smallest MP distance; since SF_y ≤ 1, MP(x, y) ≤ r_x needs
+    SF_x(d_xy) ≥ 1 − r_x, i.e. d_xy ≤ t_x = μ_x − σ_x·Φ⁻¹(1 − r_x), and likewise for y. Pass 2
+    evaluates the Gaussian tails only for pairs under both thresholds (well under 1% of the pairs
+    on embedding-like data), with the same formula, so the selection is exact. Ties (MP often rounds to exactly 0 for close pairs) go to the nearer raw
+    distance, then the lower index.
+    """
     import torch
+    from scipy.special import ndtri
 
     n = x.shape[0]
     xp, x_sq = prepare(np.ascontiguousarray(x), metric)
     xt = torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float64))
     sq = None if x_sq is None else torch.from_numpy(x_sq)
     b = max(1, min(n, memory // (8 * 4 * n)))
+    n_cand = min(n - 1, 2 * k)
+    root2 = np.sqrt(2.0)
 
     def dist(a):
         g = xt[a:a + b] @ xt.T
         if metric == "cosine":
-            return 1.0 - g
+            return g.neg_().add_(1.0)
         if metric == "dot":
-            return -g
-        d2 = (sq[a:a + b, None] + sq[None, :] - 2.0 * g).clamp_(min=0.0)
+            return g.neg_()
+        d2 = g.mul_(-2.0).add_(sq[None, :]).add_(sq[a:a + b, None]).clamp_(min=0.0)
         return d2 if metric == "sqeuclidean" else d2.sqrt_()
 
+    def mp(d, mu_x, sd_x, mu_y, sd_y):
+        # 1 − SF_x·SF_y with SF(d; μ, σ) = erfc((d − μ) / (σ√2)) / 2
+        return 1.0 - 0.25 * torch.special.erfc((d - mu_x) / (sd_x * root2)) * torch.special.erfc(
+            (d - mu_y) / (sd_y * root2))
+
     total, total_sq = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
-    # keep pass 1's distance blocks for pass 2 when the whole matrix fits the memory budget
-    cache = {} if 8 * n * n <= memory else None
+    cand_d = torch.empty((n, n_cand), dtype=torch.float64)
+    cand_i = torch.empty((n, n_cand), dtype=torch.int64)
+    cache = {} if 8 * n * n <= memory else None  # pass 1's blocks, when the matrix fits the budget
     with torch.inference_mode():
         for a in range(0, n, b):
             d = dist(a)
-            if cache is not None:
-                cache[a] = d.clone()
-            rows = torch.arange(d.shape[0])
+            m = d.shape[0]
+            rows = torch.arange(m)
             d[rows, rows + a] = 0.0
-            total[a:a + d.shape[0]] = d.sum(1)
-            total_sq[a:a + d.shape[0]] = (d * d).sum(1)
+            total[a:a + m] = d.sum(1)
+            total_sq[a:a + m] = torch.einsum("ij,ij->i", d, d)
+            d[rows, rows + a] = torch.inf
+            cand_d[a:a + m], cand_i[a:a + m] = torch.topk(d, n_cand, dim=1, largest=False)
+            if cache is not None:
+                cache[a] = d
         mu = total / (n - 1)
         sigma = (total_sq / (n - 1) - mu * mu).clamp_(min=0.0).sqrt_()
+        bound = mp(cand_d, mu[:, None], sigma[:, None], mu[cand_i], sigma[cand_i])
+        r = torch.kthvalue(bound, k, dim=1).values.numpy()
+        mu_np, sd_np = mu.numpy(), sigma.numpy()
+        # SF_x ≥ 1 − r_x, less an absolute margin for the rounding of 1 − SF·SF (and MP = 0
+        # rows: the bound stays finite); no bound where 1 − r_x ≤ margin or σ = 0
+        tau = 1.0 - r - 1e-12
+        z_np = np.full(n, -np.inf)
+        ok = (tau > 0) & (sd_np > 0)
+        z_np[ok] = ndtri(tau[ok])
+        z = torch.from_numpy(z_np)
+        thresh = np.full(n, np.inf)
+        thresh[ok] = mu_np[ok] - sd_np[ok] * z_np[ok]
+        thresh[ok] += 1e-7 * (np.abs(thresh[ok]) + sd_np[ok])
+        t = torch.from_numpy(thresh)
         indices = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k))
-        root2 = np.sqrt(2.0)
         for a in range(0, n, b):
             d = cache.pop(a) if cache is not None else dist(a)
             m = d.shape[0]
-            # SF(d; mu, sigma) = erfc((d - mu) / (sigma sqrt 2)) / 2
-            sf_x = torch.special.erfc((d - mu[a:a + m, None]) / (sigma[a:a + m, None] * root2))
-            sf_y = torch.special.erfc((d - mu[None, :]) / (sigma[None, :] * root2))
-            red = 1.0 - 0.25 * sf_x * sf_y
-            rows = torch.arange(m)
-            red[rows, rows + a] = torch.inf
-            v, i = torch.topk(red, min(k + 1, n - 1), dim=1, largest=False, sorted=True)
-            v, i = v.numpy(), i.numpy()
-            order = np.lexsort((i[:, :k], v[:, :k]), axis=1)
-            indices[a:a + m] = np.take_along_axis(i[:, :k], order, axis=1)
-            scores[a:a + m] = np.take_along_axis(v[:, :k], order, axis=1)
-            if v.shape[1] > k:
-                for r in np.flatnonzero(v[:, k] == v[:, k - 1]):
-                    sel = topk_rows(red[r].numpy()[None, :], k)[0][0]
-                    indices[a + r], scores[a + r] = sel, red[r].numpy()[sel]
+            if cache is None:
+                d[torch.arange(m), torch.arange(a, a + m)] = torch.inf
+            rr, cc = torch.nonzero(d <= t[a:a + m, None], as_tuple=True)
+            dv = d[rr, cc]
+            # SF_y(d_xy) ≥ 1 − r_x too: d_xy ≤ μ_y − σ_y·Φ⁻¹(1 − r_x)
+            keep = dv <= mu[cc] - sigma[cc] * z[a + rr] + 1e-7 * (dv.abs() + sigma[cc])
+            rr, cc, dv = rr[keep], cc[keep], dv[keep]
+            red = mp(dv, mu[a + rr], sigma[a + rr], mu[cc], sigma[cc]).numpy()
+            rr, cc, dv = rr.numpy(), cc.numpy(), dv.numpy()
+            order = np.lexsort((cc, dv, red, rr))
+            first = np.searchsorted(rr[order], np.arange(m))
+            counts = np.diff(np.r_[first, order.size])
+            if (counts < k).any():  # cannot happen: the k bounding candidates pass the threshold
+                raise RuntimeError("mutual proximity: fewer than k candidates under the bound")
+            take = order[(first[:, None] + np.arange(k)[None, :]).ravel()]
+            indices[a:a + m] = cc[take].reshape(m, k)
+            scores[a:a + m] = red[take].reshape(m, k)
     return indices, scores
 
 
