@@ -32,20 +32,33 @@ class Moments:
 
 
 class MomentAccumulator:
-    """Mergeable accumulator of n, mean and scatter (Chan, Golub & LeVeque 1979)."""
+    """Mergeable accumulator of n, mean and scatter (Chan, Golub & LeVeque 1979).
+
+    Each block is centred on its own mean (no cancellation, whatever the offset or the order of
+    the rows) and its scatter (BLAS syrk) added into a d×d buffer in the data's dtype. Every
+    ``flush_rows`` rows the group is folded into the float64 totals: the summed within-block
+    scatter plus the between-block term Σ n_b (m_b − m_g)(m_b − m_g)ᵀ from the stored block means
+    (one small product), then combined pairwise with the running totals. So the per-block work
+    is one column-sum product, the centring, the syrk and a d×d add in the data's dtype.
+    """
+
+    flush_rows = 1 << 16
 
     def __init__(self, *, scatter: bool = True):
         self.n = 0
         self.want_scatter = scatter
         self.mean = None
         self.m2 = None
+        self._group = []  # (n_b, mean_b) of the blocks in the open group
 
     def consume(self, rows: np.ndarray, x: np.ndarray) -> None:
         self.update(x)
 
-    def __getstate__(self):  # the scratch buffer never travels (Dask pickles accumulators)
+    def __getstate__(self):  # scratch buffers never travel (Dask pickles accumulators)
+        self._fold()
         state = dict(self.__dict__)
-        state.pop("_buf", None)
+        for key in ("_buf", "_acc"):
+            state.pop(key, None)
         return state
 
     def _buffer(self, x: np.ndarray) -> np.ndarray:
@@ -58,20 +71,44 @@ class MomentAccumulator:
         nb = x.shape[0]
         if nb == 0:
             return self
-        if self.mean is None:
-            self.mean = np.zeros(x.shape[1])
-            self.m2 = np.zeros((x.shape[1], x.shape[1])) if self.want_scatter else None
         # column sums as one matrix-vector product in the block's dtype (float64 across blocks)
         mean_b = (np.ones(nb, dtype=x.dtype) @ x).astype(np.float64) / nb
-        m2_b = None
-        if self.m2 is not None:
+        if self.want_scatter:
+            acc = getattr(self, "_acc", None)
+            if acc is None or acc.dtype != x.dtype or acc.shape[1] != x.shape[1]:
+                self._fold()
+                acc = self._acc = np.zeros((2, x.shape[1], x.shape[1]), dtype=x.dtype)
             buf = self._buffer(x)
-            np.subtract(x, mean_b.astype(x.dtype), out=buf)  # reused buffer: no fresh pages per block
-            m2_b = (buf.T @ buf).astype(np.float64)
-        self._combine(nb, mean_b, m2_b)
+            np.subtract(x, mean_b.astype(x.dtype), out=buf)  # reused buffer: no fresh pages
+            # numpy runs bufᵀ·buf as a syrk (its own BLAS: a second BLAS library's spinning
+            # threads would fight numpy's for the cores)
+            np.matmul(buf.T, buf, out=acc[1])
+            acc[0] += acc[1]
+        self._group.append((nb, mean_b))
+        if sum(g[0] for g in self._group) >= self.flush_rows:
+            self._fold()
         return self
 
+    def _fold(self) -> None:
+        """Fold the open group of blocks into (n, mean, m2)."""
+        if not self._group:
+            return
+        counts = np.array([g[0] for g in self._group], dtype=np.float64)
+        means = np.stack([g[1] for g in self._group])
+        ng = float(counts.sum())
+        mean_g = counts @ means / ng
+        m2_g = None
+        if self.want_scatter:
+            dev = (means - mean_g) * np.sqrt(counts)[:, None]
+            m2_g = self._acc[0].astype(np.float64) + dev.T @ dev
+            self._acc[0] = 0
+        self._group = []
+        self._combine(int(ng), mean_g, m2_g)
+
     def _combine(self, nb: int, mean_b: np.ndarray, m2_b: np.ndarray | None) -> None:
+        if self.mean is None:
+            self.mean = np.zeros_like(mean_b)
+            self.m2 = None if m2_b is None else np.zeros_like(m2_b)
         na = self.n
         n = na + nb
         delta = mean_b - self.mean
@@ -83,14 +120,14 @@ class MomentAccumulator:
         self.n = n
 
     def merge(self, other: "MomentAccumulator") -> "MomentAccumulator":
+        self._fold()
+        other._fold()
         if other.n:
-            if self.mean is None:
-                self.mean = np.zeros_like(other.mean)
-                self.m2 = None if other.m2 is None else np.zeros_like(other.m2)
             self._combine(other.n, other.mean, other.m2)
         return self
 
     def result(self) -> Moments:
+        self._fold()
         m2 = None if self.m2 is None else (self.m2 + self.m2.T) / 2
         return Moments(self.n, self.mean.copy(), m2)
 
@@ -164,9 +201,10 @@ def run_pass(source, *consumers, transform: Transform | None = None, unit: bool 
              dtype=None, progress: str | None = None) -> None:
     """One pass over a source's blocks, feeding every consumer ``consume(rows, x)``.
 
-    Fuse what an analysis needs into one pass: ``run_pass(src, moments, rowstats)``.
+    Fuse what an analysis needs into one pass: ``run_pass(src, moments, rowstats)``. Consumers
+    must not keep ``x``: blocks are read into one reused buffer.
     """
-    for blk in source.blocks(unit=unit, dtype=dtype, progress=progress):
+    for blk in source.blocks(unit=unit, dtype=dtype, progress=progress, reuse=True):
         x = transform(blk.x) if transform is not None else blk.x
         for consumer in consumers:
             consumer.consume(blk.rows, x)

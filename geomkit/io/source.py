@@ -24,6 +24,7 @@ from geomkit.io.selection import Selection, parse_selection, resolve_dataset
 
 DEFAULT_MEMORY = 256 * 2**20  # bytes a block may use, working copies included
 METADATA_NAMES = ("ids", "texts", "labels", "counts")
+STREAM_BLOCK_BYTES = 8 * 2**20  # a streaming block stays in the last-level cache
 
 
 @dataclass
@@ -308,6 +309,17 @@ class EmbeddingSource:
             rows -= rows % chunk
         return int(rows)
 
+    def stream_block_rows(self, dtype=None) -> int:
+        """Rows per block of a streaming pass: within the budget and at most
+        :data:`STREAM_BLOCK_BYTES`, so that a block read from the file is still in the CPU cache
+        when the pass's products and reductions go over it (whole chunks when chunked)."""
+        itemsize = np.dtype(dtype).itemsize if dtype is not None else self.compute_dtype.itemsize
+        rows = min(self.block_rows(), max(1, STREAM_BLOCK_BYTES // (itemsize * self.d)))
+        chunk = self.chunk_rows
+        if chunk:
+            rows = min(chunk, self.block_rows()) if rows < chunk else rows - rows % chunk
+        return int(rows)
+
     # ------------------------------------------------------------------ reading
     def _select(self, a: int, b: int):
         dim = slice(0, self.dims) if self.dims is not None else slice(None)
@@ -315,10 +327,14 @@ class EmbeddingSource:
             return (slice(a, b), self.layer, dim)
         return (slice(a, b), dim)
 
-    def _read_range(self, a: int, b: int) -> np.ndarray:
+    def _read_range(self, a: int, b: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows a..b-1 of the view; into ``out[:b - a]`` (a reused buffer) when given."""
         try:
-            return self._dset[self._select(a, b)]
-        except (OSError, ValueError) as exc:
+            if out is None:
+                return self._dset[self._select(a, b)]
+            self._dset.read_direct(out, self._select(a, b), np.s_[0:b - a])
+            return out[:b - a]
+        except (OSError, ValueError, TypeError) as exc:
             raise self._err(f"rows {a}..{b - 1} cannot be read; the file may be truncated or "
                             f"corrupt ({_short(exc)}).") from None
 
@@ -345,32 +361,39 @@ class EmbeddingSource:
                                 f"({_short(exc)}).") from None
         return out
 
-    def _raw_blocks(self, block_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _raw_blocks(self, block_rows: int, reuse: bool = False
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rows = self._rows
         if rows.size == self.n_total:
+            # one buffer for all blocks (no fresh pages per block) when the caller allows it
+            buf = (np.empty((min(block_rows, self.n_total), self.d), dtype=self._dset.dtype)
+                   if reuse else None)
             for a in range(0, self.n_total, block_rows):
                 b = min(a + block_rows, self.n_total)
-                yield rows[a:b], self._read_range(a, b)
+                yield rows[a:b], self._read_range(a, b, buf)
         else:
             for s in range(0, rows.size, block_rows):
                 part = rows[s:s + block_rows]
                 yield part, self.read_rows(part)
 
     def blocks(self, *, unit: bool = False, dtype=None, block_rows: int | None = None,
-               progress: str | None = None) -> Iterator[Block]:
+               progress: str | None = None, reuse: bool = False) -> Iterator[Block]:
         """Validated row blocks of the view.
+
+        ``reuse=True`` reads every block into the same buffer: a block's array is then valid only
+        until the next block is read (streaming accumulators, which never keep it).
 
         ``unit=True`` divides each row by its L2 norm and refuses zero rows (cosine needs them).
         ``dtype`` defaults to :attr:`compute_dtype`. Non-finite rows raise :class:`InputError`
         naming how many and the first ones, unless the source drops them (``drop_nonfinite``).
         """
         dtype = np.dtype(dtype) if dtype is not None else self.compute_dtype
-        block_rows = block_rows or self.block_rows()
+        block_rows = block_rows or self.stream_block_rows(dtype)
         kept_parts = [] if self._kept is None else None
         from geomkit.report.progress import progress_bar
         total = self._rows.size
         with progress_bar(total, progress) as bar:
-            for rows, raw in self._raw_blocks(block_rows):
+            for rows, raw in self._raw_blocks(block_rows, reuse):
                 rows, x = self.validate(rows, np.asarray(raw, dtype=dtype), unit=unit)
                 if kept_parts is not None:
                     kept_parts.append(rows)
@@ -385,7 +408,8 @@ class EmbeddingSource:
         ``drop_nonfinite``) and, for ``unit``, zero rows (error) before L2 normalisation."""
         # a row sum is finite unless the row has NaN/Inf (or overflows): check those rows exactly
         with np.errstate(over="ignore", invalid="ignore"):
-            suspect = np.flatnonzero(~np.isfinite(x.sum(axis=1)))
+            # row sums as a matrix-vector product (BLAS; ~8x faster than x.sum(axis=1))
+            suspect = np.flatnonzero(~np.isfinite(x @ np.ones(x.shape[1], dtype=x.dtype)))
         if suspect.size:
             bad = suspect[~np.isfinite(x[suspect]).all(axis=1)]
             if bad.size:
@@ -416,7 +440,7 @@ class EmbeddingSource:
         finite_all = np.ones(n_rows, dtype=bool)
         norms = np.zeros(n_rows)
         pos = 0
-        for rows, raw in self._raw_blocks(self.block_rows()):
+        for rows, raw in self._raw_blocks(self.stream_block_rows()):
             x = np.asarray(raw, dtype=self.compute_dtype)
             fin = np.isfinite(x).all(axis=1)
             finite_all[pos:pos + rows.size] = fin

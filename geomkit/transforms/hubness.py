@@ -130,14 +130,21 @@ def _mp_full(x, k, metric, memory):
     n_cand = min(n - 1, 2 * k)
     root2 = np.sqrt(2.0)
 
-    def dist(a):
-        g = xt[a:a + b] @ xt.T
+    def to_distance(g, a):
+        """Gram rows a.. → distances in place; (|x|² + |y|²) − 2g keeps d_xy == d_yx."""
         if metric == "cosine":
             return g.neg_().add_(1.0)
         if metric == "dot":
             return g.neg_()
-        d2 = g.mul_(-2.0).add_(sq[None, :]).add_(sq[a:a + b, None]).clamp_(min=0.0)
+        d2 = g.mul_(-2.0).add_(sq[a:a + g.shape[0], None] + sq[None, :]).clamp_(min=0.0)
         return d2 if metric == "sqeuclidean" else d2.sqrt_()
+
+    def dist(a):
+        return to_distance(xt[a:a + b] @ xt.T, a)
+
+    # when the whole matrix fits the budget: one symmetric product (half the flops), kept for
+    # both passes
+    full = _symmetric_gram(xp.astype(np.float64, copy=False)) if 8 * n * n <= memory else None
 
     def mp(d, mu_x, sd_x, mu_y, sd_y):
         # 1 − SF_x·SF_y with SF(d; μ, σ) = erfc((d − μ) / (σ√2)) / 2
@@ -147,10 +154,9 @@ def _mp_full(x, k, metric, memory):
     total, total_sq = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
     cand_d = torch.empty((n, n_cand), dtype=torch.float64)
     cand_i = torch.empty((n, n_cand), dtype=torch.int64)
-    cache = {} if 8 * n * n <= memory else None  # pass 1's blocks, when the matrix fits the budget
     with torch.inference_mode():
         for a in range(0, n, b):
-            d = dist(a)
+            d = dist(a) if full is None else to_distance(full[a:a + b], a)
             m = d.shape[0]
             rows = torch.arange(m)
             d[rows, rows + a] = 0.0
@@ -158,8 +164,6 @@ def _mp_full(x, k, metric, memory):
             total_sq[a:a + m] = torch.einsum("ij,ij->i", d, d)
             d[rows, rows + a] = torch.inf
             cand_d[a:a + m], cand_i[a:a + m] = torch.topk(d, n_cand, dim=1, largest=False)
-            if cache is not None:
-                cache[a] = d
         mu = total / (n - 1)
         sigma = (total_sq / (n - 1) - mu * mu).clamp_(min=0.0).sqrt_()
         bound = mp(cand_d, mu[:, None], sigma[:, None], mu[cand_i], sigma[cand_i])
@@ -179,10 +183,12 @@ def _mp_full(x, k, metric, memory):
         indices = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k))
         for a in range(0, n, b):
-            d = cache.pop(a) if cache is not None else dist(a)
+            if full is None:
+                d = dist(a)
+                d[torch.arange(d.shape[0]), torch.arange(a, a + d.shape[0])] = torch.inf
+            else:
+                d = full[a:a + b]  # self already at inf from pass 1
             m = d.shape[0]
-            if cache is None:
-                d[torch.arange(m), torch.arange(a, a + m)] = torch.inf
             rr, cc = torch.nonzero(d <= t[a:a + m, None], as_tuple=True)
             dv = d[rr, cc]
             # SF_y(d_xy) ≥ 1 − r_x too: d_xy ≤ μ_y − σ_y·Φ⁻¹(1 − r_x)
@@ -199,6 +205,22 @@ def _mp_full(x, k, metric, memory):
             indices[a:a + m] = cc[take].reshape(m, k)
             scores[a:a + m] = red[take].reshape(m, k)
     return indices, scores
+
+
+def _symmetric_gram(x: np.ndarray, tile: int = 512):
+    """X·Xᵀ (float64 torch tensor) from one BLAS syrk (upper triangle only), mirrored by tiles."""
+    import torch
+    from scipy.linalg.blas import dsyrk
+
+    n = x.shape[0]
+    upper = dsyrk(1.0, np.ascontiguousarray(x).T, trans=1)  # Fortran order: its .T is C order
+    g = torch.from_numpy(upper.T)  # lower triangle filled
+    for i in range(0, n, tile):
+        for j in range(i + tile, n, tile):
+            g[i:i + tile, j:j + tile].copy_(g[j:j + tile, i:i + tile].T)
+        blk = g[i:i + tile, i:i + tile]
+        blk.copy_(blk.tril() + blk.tril(-1).T)
+    return g
 
 
 def local_scaling(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20):

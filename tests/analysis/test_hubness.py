@@ -164,3 +164,12 @@ def test_mp_empiric_tie_check_has_power():
         red[i] = 1 - ((full[i][None, :] > dxy[i][:, None])
                       & (full[ind[i]] > dxy[i][:, None])).sum(1) / 2000
     assert _tie_deficit(red, ind, _data("kocc/gauss_d16_cosine_mp_empiric_c100_noself"), 10) > 0
+
+
+def test_mp_streamed_blocks_equal_whole_matrix():
+    """Gaussian MP with a budget too small for the N×N matrix (blocks recomputed per pass, no
+    symmetric product) gives the oracle's k-occurrence as the whole-matrix path does."""
+    x = _data("gauss_d16")
+    small = reduced_knn(x, 10, "mp", metric="euclidean", memory=4 * 2**20)
+    np.testing.assert_array_equal(k_occurrence(small.indices, 2000),
+                                  _data("kocc/gauss_d16_euclidean_mp_normal_full_noself"))

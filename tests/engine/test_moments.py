@@ -63,3 +63,20 @@ def test_row_stats(tmp_path, rng):
     np.testing.assert_allclose(s.unit_sum, (x / norms[:, None]).sum(0))
     assert s.norm_sum == pytest.approx(norms.sum())
     np.testing.assert_array_equal(s.rows, np.arange(50))
+
+
+@pytest.mark.parametrize("dtype,rtol", [("f8", 1e-9), ("f4", 1e-4)])
+def test_sorted_blocks_with_far_apart_means(rng, dtype, rtol):
+    """Rows sorted so that blocks sit far apart (first block unrepresentative), several fold
+    groups: the scatter about the global mean is still exact to the dtype's precision."""
+    x = np.vstack([rng.standard_normal((700, 5)) * 1e-2 + off for off in (0.0, 300.0, -50.0)])
+    acc = MomentAccumulator()
+    acc.flush_rows = 256  # fold every few blocks
+    for part in np.array_split(x.astype(dtype), 37):
+        acc.update(part)
+    m = acc.result()
+    assert m.n == 2100
+    xf = x.astype(dtype).astype("f8")
+    np.testing.assert_allclose(m.mean, xf.mean(0), rtol=1e-12 if dtype == "f8" else 1e-6,
+                               atol=1e-9)
+    np.testing.assert_allclose(m.cov(), np.cov(xf, rowvar=False), rtol=rtol, atol=1e-12)
