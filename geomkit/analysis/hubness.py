@@ -144,7 +144,7 @@ class HubnessResult(Result):
 def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("none",),
                     hub_size: float = 2.0, labels: np.ndarray | None = None,
                     approximate: bool = False, querybank: np.ndarray | None = None,
-                    candidates: int | None = None, max_bytes: int = 8 * 2**30) -> HubnessResult:
+                    candidates: int | None = None, device: str | None = None, max_bytes: int = 8 * 2**30) -> HubnessResult:
     """k-occurrence measures of ``source`` for each reduction in ``reduce``."""
     from geomkit.engine.knn import approximate_knn
     from geomkit.errors import UsageError
@@ -171,7 +171,7 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
             if method in ("csls", "dis") and metric != "cosine":
                 raise UsageError(f"{method} is defined on cosine similarities: use --metric cosine.")
             res = reduced_knn(x, k, method, metric=metric, memory=source.memory,
-                              querybank=querybank, candidates=candidates)
+                              querybank=querybank, candidates=candidates, device=device)
         kocc = k_occurrence(res.indices, n)
         values = hubness_measures(kocc, k, hub_size)
         if labels is not None:

@@ -21,6 +21,14 @@ def _methods(ctx, param, value):
     return list(dict.fromkeys(methods))
 
 
+def _check_device(device: str) -> None:
+    import torch
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"--device {device} is not available here ({str(exc).splitlines()[0]}).")
+
+
 @click.command("hubness")
 @click.argument("input", metavar="INPUT")
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True,
@@ -37,12 +45,16 @@ def _methods(ctx, param, value):
 @click.option("--mp-candidates", type=click.IntRange(min=2), default=None,
               help="Candidate list per item for mp (default: all items) and mp_empiric "
                    "(default: 100).")
+@click.option("--device", default=None, metavar="DEVICE",
+              help="torch device for the exact kNN products, e.g. cuda (default: CPU).")
 @click.option("--querybank", metavar="PATH[:DATASET]", help="Querybank for --reduce dis (default: INPUT).")
 @input_options
 @output_options
-def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candidates, querybank,
-            inputs, output):
+def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candidates, device,
+            querybank, inputs, output):
     """Hubness of INPUT: k-skewness, Robin Hood, Gini, hubs and antihubs, per reduction."""
+    if device:
+        _check_device(device)
     bank = None
     if querybank:
         with inputs.open(querybank) as qb:
@@ -61,7 +73,7 @@ def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candi
             raise UsageError(f"--querybank has {bank.shape[1]} dimensions, {view.label} {view.d}.")
         return compute_hubness(view, k=k, metric=metric, reduce=reduce, hub_size=hub_size,
                                labels=labels, approximate=use_approx, querybank=bank,
-                               candidates=mp_candidates)
+                               candidates=mp_candidates, device=device)
 
     with inputs.open(input) as source:
         result = inputs.run(source, compute)

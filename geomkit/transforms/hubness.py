@@ -284,7 +284,7 @@ def dynamic_inverted_softmax(x, k, *, querybank=None, beta=20.0, memory=256 * 2*
 def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, **options) -> KnnResult:
     """k-NN under a hubness reduction; ``method`` in :data:`REDUCTIONS`."""
     if method == "none":
-        return exact_knn(x, k, metric=metric, memory=memory)
+        return exact_knn(x, k, metric=metric, memory=memory, device=options.get("device"))
     candidates = options.get("candidates")
     if candidates is not None:
         candidates = min(candidates, x.shape[0] - 1)

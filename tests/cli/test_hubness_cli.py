@@ -46,3 +46,11 @@ def test_mp_candidates_option():
     assert out["methods"]["mp_empiric"]["n_antihubs"] >= 0
     bad = run_cli("hubness", data, "-k", "10", "--reduce", "mp", "--mp-candidates", "10")
     assert bad.returncode == 2 and "--mp-candidates" in bad.stderr
+
+
+def test_device_option(tmp_path, rng):
+    p = write_h5(tmp_path / "d.h5", rng.standard_normal((200, 8)))
+    cpu = run_json("hubness", p, "--device", "cpu")
+    assert cpu == run_json("hubness", p)
+    bad = run_cli("hubness", p, "--device", "nosuchdevice")
+    assert bad.returncode == 2 and "--device nosuchdevice" in bad.stderr
