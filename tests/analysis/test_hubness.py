@@ -173,3 +173,25 @@ def test_mp_streamed_blocks_equal_whole_matrix():
     small = reduced_knn(x, 10, "mp", metric="euclidean", memory=4 * 2**20)
     np.testing.assert_array_equal(k_occurrence(small.indices, 2000),
                                   _data("kocc/gauss_d16_euclidean_mp_normal_full_noself"))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_mp_pruned_selection_equals_brute_force(rng, metric):
+    """The bound-pruned Gaussian MP picks exactly what evaluating all N² pairs picks, on data with
+    tight clusters and duplicate rows (equal MP and distance: the lower index first)."""
+    from scipy.spatial.distance import cdist
+    from scipy.special import ndtr
+    centres = rng.standard_normal((15, 100)) * 5  # distances concentrate: neighbours ≫ 8σ below μ
+    x = centres[rng.integers(0, 15, 300)] + 0.05 * rng.standard_normal((300, 100))
+    x[250:260] = x[0]  # exact duplicates
+    d = cdist(x, x, metric)
+    np.fill_diagonal(d, 0.0)
+    mu, sd = d.sum(1) / 299, np.sqrt((d ** 2).sum(1) / 299 - (d.sum(1) / 299) ** 2)
+    red = 1 - ndtr((mu[:, None] - d) / sd[:, None]) * ndtr((mu[None, :] - d) / sd[None, :])
+    np.fill_diagonal(red, np.inf)
+    cols = np.broadcast_to(np.arange(300), (300, 300))
+    expect = np.array([np.lexsort((cols[i], d[i], red[i]))[:10] for i in range(300)])
+    got = reduced_knn(x, 10, "mp", metric=metric)
+    np.testing.assert_array_equal(got.indices[:1], expect[:1])  # duplicates of row 0: by index
+    same = (np.sort(got.indices, 1) == np.sort(expect, 1)).all(1)
+    assert same.all(), np.flatnonzero(~same)
