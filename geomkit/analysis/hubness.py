@@ -144,7 +144,8 @@ class HubnessResult(Result):
 def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("none",),
                     hub_size: float = 2.0, labels: np.ndarray | None = None,
                     approximate: bool = False, querybank: np.ndarray | None = None,
-                    candidates: int | None = None, device: str | None = None, max_bytes: int = 8 * 2**30) -> HubnessResult:
+                    candidates: int | None = None, device: str | None = None,
+                    max_bytes: int = 8 * 2**30) -> HubnessResult:
     """k-occurrence measures of ``source`` for each reduction in ``reduce``."""
     from geomkit.engine.knn import approximate_knn
     from geomkit.errors import UsageError

@@ -6,7 +6,7 @@ import numpy as np
 import geomkit.report.figures_hubness  # noqa: F401  (registers the HTML figures)
 from geomkit.analysis.hubness import compute_hubness
 from geomkit.cli.options import input_options, output_options
-from geomkit.engine.knn import METRICS
+from geomkit.engine.knn import METRICS, check_device
 from geomkit.errors import InputError, UsageError
 from geomkit.transforms.hubness import REDUCTIONS
 
@@ -19,14 +19,6 @@ def _methods(ctx, param, value):
     if bad or not methods:
         raise click.BadParameter(f"choose from {', '.join(REDUCTIONS)} (comma-separated).")
     return list(dict.fromkeys(methods))
-
-
-def _check_device(device: str) -> None:
-    import torch
-    try:
-        torch.empty(1, device=device)
-    except (RuntimeError, ValueError) as exc:
-        raise UsageError(f"--device {device} is not available here ({str(exc).splitlines()[0]}).")
 
 
 @click.command("hubness")
@@ -54,7 +46,7 @@ def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candi
             querybank, inputs, output):
     """Hubness of INPUT: k-skewness, Robin Hood, Gini, hubs and antihubs, per reduction."""
     if device:
-        _check_device(device)
+        check_device(device)
     bank = None
     if querybank:
         with inputs.open(querybank) as qb:

@@ -39,6 +39,18 @@ class KnnResult:
         return self.indices.shape[1]
 
 
+def check_device(device: str) -> None:
+    """Refuse a torch device this machine does not have, in one sentence (exit code 2)."""
+    import torch
+
+    from geomkit.errors import UsageError
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"--device {device} is not available here "
+                         f"({str(exc).splitlines()[0]}).") from None
+
+
 def prepare(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Rows ready for products (unit rows for cosine) and squared norms (euclidean)."""
     if metric not in METRICS:

@@ -50,6 +50,7 @@ class MomentAccumulator:
         self.mean = None
         self.m2 = None
         self._group = []  # (n_b, mean_b) of the blocks in the open group
+        self._group_rows = 0
 
     def consume(self, rows: np.ndarray, x: np.ndarray) -> None:
         self.update(x)
@@ -77,6 +78,7 @@ class MomentAccumulator:
             acc = getattr(self, "_acc", None)
             if acc is None or acc.dtype != x.dtype or acc.shape[1] != x.shape[1]:
                 self._fold()
+                # [0]: the group's summed scatter, [1]: the current block's (matmul output)
                 acc = self._acc = np.zeros((2, x.shape[1], x.shape[1]), dtype=x.dtype)
             buf = self._buffer(x)
             np.subtract(x, mean_b.astype(x.dtype), out=buf)  # reused buffer: no fresh pages
@@ -85,7 +87,8 @@ class MomentAccumulator:
             np.matmul(buf.T, buf, out=acc[1])
             acc[0] += acc[1]
         self._group.append((nb, mean_b))
-        if sum(g[0] for g in self._group) >= self.flush_rows:
+        self._group_rows += nb
+        if self._group_rows >= self.flush_rows:
             self._fold()
         return self
 
@@ -102,7 +105,7 @@ class MomentAccumulator:
             dev = (means - mean_g) * np.sqrt(counts)[:, None]
             m2_g = self._acc[0].astype(np.float64) + dev.T @ dev
             self._acc[0] = 0
-        self._group = []
+        self._group, self._group_rows = [], 0
         self._combine(int(ng), mean_g, m2_g)
 
     def _combine(self, nb: int, mean_b: np.ndarray, m2_b: np.ndarray | None) -> None:

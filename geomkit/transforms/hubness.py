@@ -95,7 +95,8 @@ def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20):
         d = dx[:, :, None]
         dy = np.where(ly == np.arange(a, a + b)[:, None, None], d, dy)  # d_yx := d_xy
         where = pos[rb[:, :, None], ly]               # position of L_y[q] in L_x, -1 if absent
-        g = np.full((b, c, c), np.nan)                # g[x, p, q] = d(L_x[p], L_x[q]) if L_x[q] ∈ L_y
+        # g[x, p, q] = d(L_x[p], L_x[q]) where L_x[q] ∈ L_y (y = L_x[p]), else NaN
+        g = np.full((b, c, c), np.nan)
         bb, pp, qq = np.nonzero(where >= 0)
         g[bb, pp, where[bb, pp, qq]] = dy[bb, pp, qq]
         pos[rb, lx] = -1
@@ -116,8 +117,8 @@ def _mp_full(x, k, metric, memory):
     upper bound r_x on its k-th smallest MP distance; since SF_y ≤ 1, MP(x, y) ≤ r_x needs
     SF_x(d_xy) ≥ 1 − r_x, i.e. d_xy ≤ t_x = μ_x − σ_x·Φ⁻¹(1 − r_x), and likewise for y. Pass 2
     evaluates the Gaussian tails only for pairs under both thresholds (well under 1% of the pairs
-    on embedding-like data), with the same formula, so the selection is exact. Ties (MP often rounds to exactly 0 for close pairs) go to the nearer raw
-    distance, then the lower index.
+    on embedding-like data), with the same formula, so the selection is exact. Ties (MP often
+    rounds to exactly 0 for close pairs) go to the nearer raw distance, then the lower index.
     """
     import torch
     from scipy.special import ndtri
