@@ -11,7 +11,8 @@ DEMO_DIR := demo-output
 install: $(STAMP)
 
 # torch is pinned to the CPU build first: an unpinned torch pulls several GB of CUDA packages.
-$(STAMP): pyproject.toml
+# The editable install also compiles the row-sweep kernel (setup.py); editing it reinstalls.
+$(STAMP): pyproject.toml setup.py geomkit/engine/_sweep.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geomkit.engine.kernels import row_sweep
 from geomkit.engine.moments import (MomentAccumulator, RowStatAccumulator, eigh_descending,
                                     run_pass)
 from geomkit.errors import UsageError
@@ -118,12 +119,14 @@ class PartitionAccumulator:
 class ConformityAccumulator:
     """x̂_i · m̄ for every row (second pass, m̄ = mean unit vector from the first pass)."""
 
+    takes_sweep = True  # its norms come from the block's row sweep
+
     def __init__(self, mean_unit: np.ndarray):
         self.mean_unit = mean_unit
         self.rows, self.dots = [], []
 
-    def consume(self, rows, x):
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    def consume(self, rows, x, sweep=None):
+        norms = (sweep if sweep is not None else row_sweep(x)).norms
         dots = (x @ self.mean_unit.astype(x.dtype)).astype(np.float64)
         self.rows.append(rows)
         self.dots.append(np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0))

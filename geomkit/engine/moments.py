@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+from geomkit.engine.kernels import RowSweep, centre, row_sweep
+
 
 @dataclass
 class Moments:
@@ -35,14 +37,16 @@ class MomentAccumulator:
     """Mergeable accumulator of n, mean and scatter (Chan, Golub & LeVeque 1979).
 
     Each block is centred on its own mean (no cancellation, whatever the offset or the order of
-    the rows) and its scatter (BLAS syrk) added into a d×d buffer in the data's dtype. Every
-    ``flush_rows`` rows the group is folded into the float64 totals: the summed within-block
-    scatter plus the between-block term Σ n_b (m_b − m_g)(m_b − m_g)ᵀ from the stored block means
-    (one small product), then combined pairwise with the running totals. So the per-block work
-    is one column-sum product, the centring, the syrk and a d×d add in the data's dtype.
+    the rows; the mean comes from the block's row sweep) into the next rows of a gather buffer of
+    about :attr:`gather_bytes`. One BLAS syrk per full buffer adds the within-block scatters to
+    a d×d sum in the data's dtype: a few large products run closer to the speed of a single XᵀX
+    than one per cache-sized block (about 5% of the pass). Every ``flush_rows`` rows the group is folded into the float64 totals: the summed
+    within-block scatter plus the between-block term Σ n_b (m_b − m_g)(m_b − m_g)ᵀ from the
+    stored block means (one small product), then combined pairwise with the running totals.
     """
 
     flush_rows = 1 << 16
+    gather_bytes = 48 << 20
 
     def __init__(self, *, scatter: bool = True):
         self.n = 0
@@ -51,9 +55,19 @@ class MomentAccumulator:
         self.m2 = None
         self._group = []  # (n_b, mean_b) of the blocks in the open group
         self._group_rows = 0
+        self._filled = 0  # rows of the gather buffer waiting for their syrk
+        self._group_scatter = None  # float64 sum of the group's within-block scatters
+        self._acc_used = False
 
-    def consume(self, rows: np.ndarray, x: np.ndarray) -> None:
-        self.update(x)
+    takes_sweep = True
+
+    @property
+    def sweep_only(self) -> bool:
+        """Nothing to do beyond the sweep (mean only): the pass may overlap sweeps and reads."""
+        return not self.want_scatter
+
+    def consume(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None) -> None:
+        self.update(x, sweep)
 
     def __getstate__(self):  # scratch buffers never travel (Dask pickles accumulators)
         self._fold()
@@ -62,30 +76,59 @@ class MomentAccumulator:
             state.pop(key, None)
         return state
 
-    def _buffer(self, x: np.ndarray) -> np.ndarray:
+    def _gather_rows(self, x: np.ndarray) -> np.ndarray:
+        """The next ``len(x)`` free rows of the gather buffer (syrk of the full part first)."""
+        nb, d = x.shape
         buf = getattr(self, "_buf", None)
-        if buf is None or buf.dtype != x.dtype or buf.shape[1] != x.shape[1] or buf.shape[0] < x.shape[0]:
-            buf = self._buf = np.empty_like(x)
-        return buf[:x.shape[0]]
+        if buf is None or buf.dtype != x.dtype or buf.shape[1] != d or buf.shape[0] < nb:
+            self._syrk()
+            rows = max(nb, self.gather_bytes // (d * x.dtype.itemsize))
+            buf = self._buf = np.empty((rows, d), dtype=x.dtype)
+        elif self._filled + nb > buf.shape[0]:
+            self._syrk()
+        part = buf[self._filled:self._filled + nb]
+        self._filled += nb
+        return part
 
-    def update(self, x: np.ndarray) -> "MomentAccumulator":
+    def _syrk(self) -> None:
+        """Add the scatter of the gathered, block-centred rows to the group's sum."""
+        if not self._filled:
+            return
+        part = self._buf[:self._filled]
+        d = part.shape[1]
+        acc = getattr(self, "_acc", None)
+        if acc is None or acc.dtype != part.dtype or acc.shape[1] != d:
+            self._close_group_scatter()
+            # [0]: the group's summed scatter, [1]: the latest product (matmul output)
+            acc = self._acc = np.zeros((2, d, d), dtype=part.dtype)
+        # numpy runs partᵀ·part as a syrk (its own BLAS: a second BLAS library's spinning
+        # threads would fight numpy's for the cores)
+        np.matmul(part.T, part, out=acc[1])
+        acc[0] += acc[1]
+        self._acc_used = True
+        self._filled = 0
+
+    def _close_group_scatter(self) -> None:
+        """Move the d×d sum (the data's dtype) into the group's float64 sum."""
+        if self._acc_used:
+            total = self._acc[0].astype(np.float64)
+            self._group_scatter = total if self._group_scatter is None else self._group_scatter + total
+            self._acc[0] = 0
+            self._acc_used = False
+
+    def update(self, x: np.ndarray, sweep: RowSweep | None = None) -> "MomentAccumulator":
+        """Add a block (``sweep``: its row sweep when the pass already made one)."""
         nb = x.shape[0]
         if nb == 0:
             return self
-        # column sums as one matrix-vector product in the block's dtype (float64 across blocks)
-        mean_b = (np.ones(nb, dtype=x.dtype) @ x).astype(np.float64) / nb
+        if sweep is not None:
+            col_sum = sweep.col_sum
+        else:  # one matrix-vector product in the block's dtype (float64 across blocks)
+            col_sum = (np.ones(nb, dtype=x.dtype) @ x).astype(np.float64)
+        mean_b = col_sum / nb
         if self.want_scatter:
-            acc = getattr(self, "_acc", None)
-            if acc is None or acc.dtype != x.dtype or acc.shape[1] != x.shape[1]:
-                self._fold()
-                # [0]: the group's summed scatter, [1]: the current block's (matmul output)
-                acc = self._acc = np.zeros((2, x.shape[1], x.shape[1]), dtype=x.dtype)
-            buf = self._buffer(x)
-            np.subtract(x, mean_b.astype(x.dtype), out=buf)  # reused buffer: no fresh pages
-            # numpy runs bufᵀ·buf as a syrk (its own BLAS: a second BLAS library's spinning
-            # threads would fight numpy's for the cores)
-            np.matmul(buf.T, buf, out=acc[1])
-            acc[0] += acc[1]
+            # centred straight into the gather buffer (reused: no fresh pages)
+            centre(x, mean_b.astype(x.dtype), self._gather_rows(x))
         self._group.append((nb, mean_b))
         self._group_rows += nb
         if self._group_rows >= self.flush_rows:
@@ -102,9 +145,11 @@ class MomentAccumulator:
         mean_g = counts @ means / ng
         m2_g = None
         if self.want_scatter:
+            self._syrk()
+            self._close_group_scatter()
             dev = (means - mean_g) * np.sqrt(counts)[:, None]
-            m2_g = self._acc[0].astype(np.float64) + dev.T @ dev
-            self._acc[0] = 0
+            m2_g = self._group_scatter + dev.T @ dev
+            self._group_scatter = None
         self._group, self._group_rows = [], 0
         self._combine(int(ng), mean_g, m2_g)
 
@@ -163,18 +208,21 @@ class RowStatAccumulator:
         self.rows: list[np.ndarray] = []
         self.norms: list[np.ndarray] = []
 
-    def consume(self, rows: np.ndarray, x: np.ndarray) -> None:
-        self.update(rows, x)
+    takes_sweep = True
+    sweep_only = True
 
-    def update(self, rows: np.ndarray, x: np.ndarray) -> "RowStatAccumulator":
-        # squared norms in the block's dtype (a float64 einsum on float32 data is ~6x slower;
-        # 768 float32 squares sum to ~1e-6 relative), then float64
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x).astype(np.float64))
-        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        # Σ x̂ and Σ x as matrix-vector products (no normalised copy of the block); the block's
-        # partial sums are in its dtype, the running sums in float64
-        self.unit_sum += (inv.astype(x.dtype) @ x).astype(np.float64)
-        self.sum += (np.ones(x.shape[0], dtype=x.dtype) @ x).astype(np.float64)
+    def consume(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None) -> None:
+        self.update(rows, x, sweep)
+
+    def update(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None
+               ) -> "RowStatAccumulator":
+        """Add a block of validated (finite) rows; ``sweep``: its row sweep, made here if None."""
+        # squared norms in the block's dtype (768 float32 squares sum to ~1e-6 relative), Σx and
+        # Σx̂ in float64 across blocks: one pass over the block (engine.kernels)
+        sweep = sweep if sweep is not None else row_sweep(x)
+        norms = sweep.norms
+        self.unit_sum += sweep.unit_sum
+        self.sum += sweep.col_sum
         self.norm_sum += float(norms.sum())
         self.n += x.shape[0]
         self.rows.append(np.asarray(rows))
@@ -205,12 +253,23 @@ def run_pass(source, *consumers, transform: Transform | None = None, unit: bool 
     """One pass over a source's blocks, feeding every consumer ``consume(rows, x)``.
 
     Fuse what an analysis needs into one pass: ``run_pass(src, moments, rowstats)``. Consumers
-    must not keep ``x``: blocks are read into one reused buffer.
+    must not keep ``x``: blocks are read into one reused buffer. Consumers with ``takes_sweep``
+    get ``consume(rows, x, sweep)``: the block's row sweep (engine.kernels), made once while the
+    block is validated, or None when a transform changed the rows (they sweep ``x`` themselves).
+    When every consumer is ``sweep_only`` (little work of its own) each block's sweep runs on a
+    second core while the next block is read.
     """
-    for blk in source.blocks(unit=unit, dtype=dtype, progress=progress, reuse=True):
+    takes = [getattr(c, "takes_sweep", False) for c in consumers]
+    sweep = None
+    if any(takes) and transform is None and not unit:
+        sweep = "overlap" if all(getattr(c, "sweep_only", False) for c in consumers) else "inline"
+    for blk in source.blocks(unit=unit, dtype=dtype, progress=progress, reuse=True, sweep=sweep):
         x = transform(blk.x) if transform is not None else blk.x
-        for consumer in consumers:
-            consumer.consume(blk.rows, x)
+        for consumer, take in zip(consumers, takes):
+            if take:
+                consumer.consume(blk.rows, x, blk.sweep)
+            else:
+                consumer.consume(blk.rows, x)
 
 
 def streaming_moments(source, *, transform: Transform | None = None, scatter: bool = True,

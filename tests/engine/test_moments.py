@@ -65,13 +65,17 @@ def test_row_stats(tmp_path, rng):
     np.testing.assert_array_equal(s.rows, np.arange(50))
 
 
+@pytest.mark.parametrize("gather_rows", [None, 150, 10])
 @pytest.mark.parametrize("dtype,rtol", [("f8", 1e-9), ("f4", 1e-4)])
-def test_sorted_blocks_with_far_apart_means(rng, dtype, rtol):
+def test_sorted_blocks_with_far_apart_means(rng, dtype, rtol, gather_rows):
     """Rows sorted so that blocks sit far apart (first block unrepresentative), several fold
-    groups: the scatter about the global mean is still exact to the dtype's precision."""
+    groups, and the syrk run on gathers of several blocks, of one block, or once per group:
+    the scatter about the global mean is still exact to the dtype's precision."""
     x = np.vstack([rng.standard_normal((700, 5)) * 1e-2 + off for off in (0.0, 300.0, -50.0)])
     acc = MomentAccumulator()
-    acc.flush_rows = 256  # fold every few blocks
+    acc.flush_rows = 256  # fold every few blocks (of 56-57 rows)
+    if gather_rows:
+        acc.gather_bytes = gather_rows * 5 * np.dtype(dtype).itemsize
     for part in np.array_split(x.astype(dtype), 37):
         acc.update(part)
     m = acc.result()
@@ -80,3 +84,15 @@ def test_sorted_blocks_with_far_apart_means(rng, dtype, rtol):
     np.testing.assert_allclose(m.mean, xf.mean(0), rtol=1e-12 if dtype == "f8" else 1e-6,
                                atol=1e-9)
     np.testing.assert_allclose(m.cov(), np.cov(xf, rowvar=False), rtol=rtol, atol=1e-12)
+
+
+def test_blocks_of_mixed_dtypes_and_widths_of_gather(rng):
+    """A float32 block after float64 ones flushes the gathered rows before the buffer changes."""
+    x = rng.standard_normal((400, 6)) + 2.0
+    acc = MomentAccumulator()
+    acc.update(x[:150])
+    acc.update(x[150:300].astype("f4"))
+    acc.update(x[300:])
+    m = acc.result()
+    xf = np.vstack([x[:150], x[150:300].astype("f4").astype("f8"), x[300:]])
+    np.testing.assert_allclose(m.cov(), np.cov(xf, rowvar=False), rtol=1e-6, atol=1e-6)
