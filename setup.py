@@ -10,5 +10,4 @@ setup(ext_modules=[Extension(
     "geomkit.engine._sweep", ["geomkit/engine/_sweep.c"], optional=True,
     # reassociation lets the row reductions vectorise; no -ffinite-math-only: NaN/Inf propagate
     extra_compile_args=["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros",
-                        "-fno-trapping-math", "-pthread"],
-    extra_link_args=["-pthread"])])
+                        "-fno-trapping-math"])])

@@ -1,4 +1,5 @@
-"""Blockwise computations shared by every analysis: streaming moments, row statistics, kNN.
+"""Blockwise computations shared by every analysis: the row sweep (kernels), streaming moments,
+row statistics, kNN.
 
 Everything here consumes row blocks (from :meth:`geomkit.io.EmbeddingSource.blocks`) and keeps
 mergeable accumulators (``merge``), so the same code runs over local blocks or Dask partitions.

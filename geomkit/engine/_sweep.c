@@ -1,14 +1,12 @@
 /* The row sweep (see kernels.py): per row its squared norm, and the column sums and unit-vector
  * sums over the finite rows, in one pass over a C-contiguous block. Loaded with ctypes (no Python
- * API, so the GIL is released during the call). geomkit_sweep_start runs it on a plain pthread
- * while the caller reads the next block (nothing spins between blocks and fights BLAS).
+ * API; ctypes releases the GIL during the call). Also the block centring of the moments pass.
  *
  * Row reductions in the block's type with reassociation (vectorised partial sums; no finite-math
  * assumption, so NaN/Inf propagate into the squared norm). Column sums four rows at a time in the
  * block's type, added to the float64 totals every FLUSH rows.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -16,7 +14,7 @@
 #define LANES 16 /* independent partial sums per row reduction (several vector registers) */
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CLONES
 #endif
@@ -78,66 +76,20 @@
 SWEEP_ROWS(float, rows_f32)
 SWEEP_ROWS(double, rows_f64)
 
-typedef struct {
-    const void *x;
-    int64_t n, d;
-    void *sq;
-    double *col, *unit;
-    int is64, status;
-    pthread_t tid;
-} job_t;
-
-static void *run_job(void *arg) {
-    job_t *job = (job_t *)arg;
-    size_t item = job->is64 ? sizeof(double) : sizeof(float);
-    void *part = malloc(2 * (size_t)job->d * item);
-    if (part == NULL) {
-        job->status = 1;
-        return NULL;
-    }
-    if (job->is64)
-        rows_f64((const double *)job->x, job->d, 0, job->n, (double *)job->sq, job->col,
-                 job->unit, (double *)part, (double *)part + job->d);
-    else
-        rows_f32((const float *)job->x, job->d, 0, job->n, (float *)job->sq, job->col,
-                 job->unit, (float *)part, (float *)part + job->d);
-    free(part);
-    job->status = 0;
-    return NULL;
-}
-
 /* x: n×d (float32 if is64 == 0, else float64), C order; sq: n of the same type; col, unit: d
- * float64, zeroed by the caller. Returns 0, or 1 when out of memory. */
+ * float64, zeroed by the caller. Returns 0, or 1 when out of memory for the two scratch rows. */
 int geomkit_row_sweep(const void *x, int64_t n, int64_t d, int is64, void *sq, double *col,
                       double *unit) {
-    job_t job = {x, n, d, sq, col, unit, is64, 0};
-    run_job(&job);
-    return job.status;
-}
-
-/* The same sweep on a thread of its own, so that the caller can read the next block meanwhile.
- * Returns a handle for geomkit_sweep_wait, or NULL (no thread: the caller sweeps itself). The
- * arrays must stay alive and unchanged until the wait. */
-void *geomkit_sweep_start(const void *x, int64_t n, int64_t d, int is64, void *sq, double *col,
-                          double *unit) {
-    job_t *job = (job_t *)malloc(sizeof(job_t));
-    if (job == NULL) return NULL;
-    *job = (job_t){x, n, d, sq, col, unit, is64, 0};
-    if (pthread_create(&job->tid, NULL, run_job, job) != 0) {
-        free(job);
-        return NULL;
-    }
-    return job;
-}
-
-/* Waits for a started sweep and frees its handle. Returns its status (0: done). */
-int geomkit_sweep_wait(void *handle) {
-    job_t *job = (job_t *)handle;
-    int status;
-    pthread_join(job->tid, NULL);
-    status = job->status;
-    free(job);
-    return status;
+    void *part = malloc(2 * (size_t)d * (is64 ? sizeof(double) : sizeof(float)));
+    if (part == NULL) return 1;
+    if (is64)
+        rows_f64((const double *)x, d, 0, n, (double *)sq, col, unit, (double *)part,
+                 (double *)part + d);
+    else
+        rows_f32((const float *)x, d, 0, n, (float *)sq, col, unit, (float *)part,
+                 (float *)part + d);
+    free(part);
+    return 0;
 }
 
 /* out = x − mean (row by row), n×d C order, float32 if is64 == 0 else float64. */

@@ -9,8 +9,7 @@ statistics reads each block from the cache once instead of once per statistic.
 Blocks go through a small C kernel (``_sweep.c``, built at install; four rows per pass over the
 partial sums, flushed to float64 every 256 rows); where it could not be built, or with
 ``GEOMKIT_NO_KERNEL=1``, the numpy equivalent runs (a dot product per row and two matrix-vector
-products: the same sums, slower). :func:`start_sweep` runs the kernel on a thread of its own while
-the caller reads the next block, so that a pass of row statistics costs little more than the read.
+products: the same sums, about 1.4x slower).
 """
 
 from __future__ import annotations
@@ -49,8 +48,7 @@ def row_sq_norms(x: np.ndarray) -> np.ndarray:
 
 
 def _load_kernel():
-    """The compiled sweep (ctypes: the GIL is released during calls), or None: not built, or
-    GEOMKIT_NO_KERNEL=1."""
+    """The compiled kernels (ctypes), or None: not built, or GEOMKIT_NO_KERNEL=1."""
     global _kernel
     if _kernel is None:
         _kernel = False
@@ -68,10 +66,6 @@ def _load_kernel():
                         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
                 lib.geomkit_row_sweep.restype = ctypes.c_int
                 lib.geomkit_row_sweep.argtypes = args
-                lib.geomkit_sweep_start.restype = ctypes.c_void_p
-                lib.geomkit_sweep_start.argtypes = args
-                lib.geomkit_sweep_wait.restype = ctypes.c_int
-                lib.geomkit_sweep_wait.argtypes = [ctypes.c_void_p]
                 lib.geomkit_centre.restype = None
                 lib.geomkit_centre.argtypes = args[:5] + [ctypes.c_void_p]
                 _kernel = lib
@@ -124,41 +118,6 @@ def row_sweep(x: np.ndarray) -> RowSweep:
     if kernel.geomkit_row_sweep(*args) != 0:  # no memory for its two scratch rows
         return _numpy_sweep(x)
     return out
-
-
-class PendingSweep:
-    """A row sweep running on its own thread (:func:`start_sweep`); :meth:`result` waits for it.
-    ``x`` must stay unchanged until then."""
-
-    def __init__(self, x: np.ndarray, background: bool = True):
-        self.x = x
-        self._done = None
-        self._handle = None
-        call = _kernel_args(x) if background else None
-        if call is not None:
-            kernel, out, args = call
-            handle = kernel.geomkit_sweep_start(*args)
-            if handle:
-                self._kernel, self._out, self._handle = kernel, out, handle
-                return
-        self._done = row_sweep(x)  # in line (asked for, or no thread could be started)
-
-    def result(self) -> RowSweep:
-        if self._handle is not None:
-            handle, self._handle = self._handle, None
-            status = self._kernel.geomkit_sweep_wait(handle)
-            self._done = self._out if status == 0 else _numpy_sweep(self.x)
-        return self._done
-
-    def __del__(self):  # never leave the thread reading a buffer that is about to be freed
-        if self._handle is not None:
-            self.result()
-
-
-def start_sweep(x: np.ndarray, background: bool = True) -> PendingSweep:
-    """The row sweep of ``x``, started on a thread of its own (``background``, with the kernel)
-    or done in line."""
-    return PendingSweep(x, background)
 
 
 def centre(x: np.ndarray, mean: np.ndarray, out: np.ndarray) -> np.ndarray:

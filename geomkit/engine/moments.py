@@ -61,11 +61,6 @@ class MomentAccumulator:
 
     takes_sweep = True
 
-    @property
-    def sweep_only(self) -> bool:
-        """Nothing to do beyond the sweep (mean only): the pass may overlap sweeps and reads."""
-        return not self.want_scatter
-
     def consume(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None) -> None:
         self.update(x, sweep)
 
@@ -209,7 +204,6 @@ class RowStatAccumulator:
         self.norms: list[np.ndarray] = []
 
     takes_sweep = True
-    sweep_only = True
 
     def consume(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None) -> None:
         self.update(rows, x, sweep)
@@ -256,13 +250,9 @@ def run_pass(source, *consumers, transform: Transform | None = None, unit: bool 
     must not keep ``x``: blocks are read into one reused buffer. Consumers with ``takes_sweep``
     get ``consume(rows, x, sweep)``: the block's row sweep (engine.kernels), made once while the
     block is validated, or None when a transform changed the rows (they sweep ``x`` themselves).
-    When every consumer is ``sweep_only`` (little work of its own) each block's sweep runs on a
-    second core while the next block is read.
     """
     takes = [getattr(c, "takes_sweep", False) for c in consumers]
-    sweep = None
-    if any(takes) and transform is None and not unit:
-        sweep = "overlap" if all(getattr(c, "sweep_only", False) for c in consumers) else "inline"
+    sweep = any(takes) and transform is None and not unit
     for blk in source.blocks(unit=unit, dtype=dtype, progress=progress, reuse=True, sweep=sweep):
         x = transform(blk.x) if transform is not None else blk.x
         for consumer, take in zip(consumers, takes):

@@ -19,7 +19,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from geomkit.engine.kernels import RowSweep, row_sweep, start_sweep
+from geomkit.engine.kernels import RowSweep, row_sweep
 from geomkit.errors import InputError, UsageError
 from geomkit.io.selection import Selection, parse_selection, resolve_dataset
 
@@ -364,24 +364,23 @@ class EmbeddingSource:
                                 f"({_short(exc)}).") from None
         return out
 
-    def _raw_blocks(self, block_rows: int, reuse: bool = False, buffers: int = 1
+    def _raw_blocks(self, block_rows: int, reuse: bool = False
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rows = self._rows
         if rows.size == self.n_total:
-            # ``buffers`` buffers taken in turn for all blocks (no fresh pages per block) when the
-            # caller allows it: a block stays valid while the next ``buffers - 1`` are read
-            bufs = ([np.empty((min(block_rows, self.n_total), self.d), dtype=self._dset.dtype)
-                     for _ in range(buffers)] if reuse else [None])
-            for i, a in enumerate(range(0, self.n_total, block_rows)):
+            # one buffer for all blocks (no fresh pages per block) when the caller allows it
+            buf = (np.empty((min(block_rows, self.n_total), self.d), dtype=self._dset.dtype)
+                   if reuse else None)
+            for a in range(0, self.n_total, block_rows):
                 b = min(a + block_rows, self.n_total)
-                yield rows[a:b], self._read_range(a, b, bufs[i % len(bufs)])
+                yield rows[a:b], self._read_range(a, b, buf)
         else:
             for s in range(0, rows.size, block_rows):
                 part = rows[s:s + block_rows]
                 yield part, self.read_rows(part)
 
     def blocks(self, *, unit: bool = False, dtype=None, block_rows: int | None = None,
-               progress: str | None = None, reuse: bool = False, sweep: str | None = None
+               progress: str | None = None, reuse: bool = False, sweep: bool = False
                ) -> Iterator[Block]:
         """Validated row blocks of the view.
 
@@ -392,53 +391,27 @@ class EmbeddingSource:
         ``dtype`` defaults to :attr:`compute_dtype`. Non-finite rows raise :class:`InputError`
         naming how many and the first ones, unless the source drops them (``drop_nonfinite``).
 
-        ``sweep`` (not with ``unit``) validates with the row sweep (engine.kernels) and hands it on
-        as ``Block.sweep``, so that a pass's norms and sums cost no further pass over the block:
-        ``"inline"`` sweeps each block when it is read; ``"overlap"`` sweeps it on a thread of its
-        own while the next block is read (for passes whose consumers do little else).
+        ``sweep=True`` (not with ``unit``) validates with the row sweep (engine.kernels) and hands
+        it on as ``Block.sweep``, so that a pass's norms and sums cost no further pass over the
+        block.
         """
         dtype = np.dtype(dtype) if dtype is not None else self.compute_dtype
         block_rows = block_rows or self.stream_block_rows(dtype)
         kept_parts = [] if self._kept is None else None
-        sweep = None if unit else sweep
         from geomkit.report.progress import progress_bar
         total = self._rows.size
         with progress_bar(total, progress) as bar:
-            raw_blocks = self._raw_blocks(block_rows, reuse, 2 if sweep == "overlap" else 1)
-
-            def finish(rows, raw, x, pending):
-                if pending is not None:
-                    rows, x, swept = self._validate_swept(rows, x, pending.result())
+            for rows, raw in self._raw_blocks(block_rows, reuse):
+                x = np.asarray(raw, dtype=dtype)
+                if sweep and not unit:
+                    rows, x, swept = self._validate_swept(rows, x)
                 else:
                     (rows, x), swept = self.validate(rows, x, unit=unit), None
                 if kept_parts is not None:
                     kept_parts.append(rows)
                 bar.update(raw.shape[0])
-                return Block(rows, x, swept) if rows.size else None
-
-            waiting = None  # overlap: the block whose sweep runs while the next one is read
-            try:
-                for rows, raw in raw_blocks:
-                    x = np.asarray(raw, dtype=dtype)
-                    if sweep == "overlap":
-                        if waiting is not None:
-                            blk = finish(*waiting)
-                            waiting = None
-                            if blk is not None:
-                                yield blk
-                        waiting = (rows, raw, x, start_sweep(x))
-                        continue
-                    blk = finish(rows, raw, x, start_sweep(x, False) if sweep else None)
-                    if blk is not None:
-                        yield blk
-                if waiting is not None:
-                    blk = finish(*waiting)
-                    waiting = None
-                    if blk is not None:
-                        yield blk
-            finally:
-                if waiting is not None:  # the sweep must end before its buffer is reused
-                    waiting[3].result()
+                if rows.size:
+                    yield Block(rows, x, swept)
         if kept_parts is not None:
             self._set_kept(np.concatenate(kept_parts) if kept_parts else np.empty(0, np.int64))
 
@@ -457,9 +430,10 @@ class EmbeddingSource:
             x = x / norms.astype(x.dtype)[:, None]
         return rows, x
 
-    def _validate_swept(self, rows: np.ndarray, x: np.ndarray, swept: RowSweep):
+    def _validate_swept(self, rows: np.ndarray, x: np.ndarray):
         """:meth:`validate` read off the block's row sweep: a squared norm is finite unless the
         row has NaN/Inf (or overflows). Returns ``(rows, x, sweep)``."""
+        swept = row_sweep(x)
         suspect = np.flatnonzero(~np.isfinite(swept.sq_norms))
         if suspect.size:  # rare: the sums of what is kept
             rows, x = self._drop_nonfinite(rows, x, suspect)

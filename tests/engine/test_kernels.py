@@ -44,8 +44,7 @@ def _reference(x):
 
 @pytest.mark.parametrize("dtype,rtol", [("f4", 2e-6), ("f8", 1e-12)])
 @pytest.mark.parametrize("n", [1, 3, 4, 5, 255, 256, 257, 1031])
-@pytest.mark.parametrize("background", [False, True])
-def test_sweep_equals_float64_reference(path_kind, dtype, rtol, n, background, rng):
+def test_sweep_equals_float64_reference(path_kind, dtype, rtol, n, rng):
     d = 37  # not a multiple of the kernel's 16 partial sums: the tail loop runs
     x = (rng.standard_normal((n, d)) * 3 + 1).astype(dtype)
     if n > 8:
@@ -53,7 +52,7 @@ def test_sweep_equals_float64_reference(path_kind, dtype, rtol, n, background, r
         x[4, 3] = np.nan
         x[7, 1] = -np.inf
     sq_ref, fin, col_ref, unit_ref = _reference(x)
-    sw = kernels.start_sweep(x, background).result()
+    sw = kernels.row_sweep(x)
     assert sw.sq_norms.shape == (n,)
     np.testing.assert_array_equal(np.isfinite(sw.sq_norms), fin)
     np.testing.assert_allclose(sw.sq_norms[fin], sq_ref[fin], rtol=rtol * 10)
@@ -95,8 +94,8 @@ def _dump(tmp_path, rng, n=3000, d=24, dtype="f4", chunks=(500, 24)):
     return p, x
 
 
-@pytest.mark.parametrize("mode", [None, "inline", "overlap"])
-def test_blocks_are_the_same_in_every_sweep_mode(path_kind, mode, tmp_path, rng):
+@pytest.mark.parametrize("mode", [False, True])
+def test_blocks_are_the_same_with_and_without_the_sweep(path_kind, mode, tmp_path, rng):
     p, x = _dump(tmp_path, rng)
     with open_source(str(p)) as src:
         got, sweeps = [], []
@@ -105,7 +104,7 @@ def test_blocks_are_the_same_in_every_sweep_mode(path_kind, mode, tmp_path, rng)
             sweeps.append(blk.sweep)
     np.testing.assert_array_equal(np.concatenate([r for r, _ in got]), np.arange(3000))
     np.testing.assert_array_equal(np.vstack([b for _, b in got]), x)
-    if mode is None:
+    if not mode:
         assert all(s is None for s in sweeps)
     else:  # each block's sweep belongs to that block, not to the buffer's next occupant
         for (_, xb), sw in zip(got, sweeps):
@@ -114,18 +113,8 @@ def test_blocks_are_the_same_in_every_sweep_mode(path_kind, mode, tmp_path, rng)
                                        rtol=1e-5)
 
 
-def test_overlap_stopped_early_leaves_no_sweep_running(path_kind, tmp_path, rng):
-    p, _ = _dump(tmp_path, rng)
-    with open_source(str(p)) as src:
-        gen = src.blocks(block_rows=500, reuse=True, sweep="overlap")
-        next(gen)
-        gen.close()  # the pending sweep of the next block is waited for in the generator's finally
-        total = sum(blk.rows.size for blk in src.blocks(block_rows=500, reuse=True, sweep="overlap"))
-    assert total == 3000
-
-
-@pytest.mark.parametrize("mode", ["inline", "overlap"])
-def test_nonfinite_rows_found_by_the_sweep(path_kind, mode, tmp_path, rng):
+@pytest.mark.parametrize("with_moments", [False, True])
+def test_nonfinite_rows_found_by_the_sweep(path_kind, with_moments, tmp_path, rng):
     x = rng.standard_normal((1200, 10)).astype("f4")
     x[[5, 777]] = np.nan
     x[900, 2] = np.inf
@@ -133,11 +122,11 @@ def test_nonfinite_rows_found_by_the_sweep(path_kind, mode, tmp_path, rng):
     p = write_h5(tmp_path / "a.h5", x)
     with open_source(str(p)) as src:
         with pytest.raises(InputError, match="3 of 1200 rows contain NaN or Inf"):
-            for _ in src.blocks(block_rows=256, reuse=True, sweep=mode):
+            for _ in src.blocks(block_rows=256, reuse=True, sweep=True):
                 pass
     with open_source(str(p), drop_nonfinite=True) as src:
         stats = RowStatAccumulator()
-        run_pass(src, stats) if mode == "overlap" else run_pass(src, stats, MomentAccumulator())
+        run_pass(src, stats, *([MomentAccumulator()] if with_moments else []))
         res = stats.result()
     keep = np.setdiff1d(np.arange(1200), [5, 777, 900])
     np.testing.assert_array_equal(res.rows, keep)
