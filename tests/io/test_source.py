@@ -109,6 +109,11 @@ def test_layers_and_prefix_dims(tmp_path, rng):
         np.testing.assert_array_equal(next(views[0][2].blocks()).x, x[:, 0, :5])
     with pytest.raises(UsageError, match="out of range"):
         open_source(str(p), layer=3)
+    # streaming reads into the reused buffer (hyperslab of one layer and a prefix), block by block
+    for layer, dims in [(1, 5), (2, None), (0, 8)]:
+        with open_source(str(p), layer=layer, dims=dims) as src:
+            got = [b.x.copy() for b in src.blocks(block_rows=7, reuse=True)]
+        np.testing.assert_array_equal(np.vstack(got), x[:, layer, :dims])
     with open_source(str(p), layer=0) as src:
         dims = src.sweep(None, [2, 4])
         assert [(k, v, view.d) for k, v, view in dims] == [("dims", 2, 2), ("dims", 4, 4)]
@@ -154,3 +159,14 @@ def test_huge_finite_rows_are_not_mistaken_for_nonfinite(tmp_path, rng):
     with open_source(str(p), drop_nonfinite=True) as src:
         rows = np.concatenate([b.rows for b in src.blocks()])
     assert rows.tolist() == [0, 1, 2, 3, 5] and src.n_dropped == 1
+
+
+def test_streaming_reads_of_a_chunked_prefix(tmp_path, rng):
+    import h5py
+    x = rng.standard_normal((1000, 12))
+    p = tmp_path / "c.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("embeddings", data=x, chunks=(64, 12))
+    with open_source(str(p), dims=5) as src:
+        got = [b.x.copy() for b in src.blocks(block_rows=100, reuse=True)]
+    np.testing.assert_array_equal(np.vstack(got), x[:, :5])
