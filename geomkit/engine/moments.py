@@ -40,9 +40,10 @@ class MomentAccumulator:
     the rows; the mean comes from the block's row sweep) into the next rows of a gather buffer of
     about :attr:`gather_bytes`. One BLAS syrk per full buffer adds the within-block scatters to
     a d×d sum in the data's dtype: a few large products run closer to the speed of a single XᵀX
-    than one per cache-sized block (about 5% of the pass). Every ``flush_rows`` rows the group is folded into the float64 totals: the summed
-    within-block scatter plus the between-block term Σ n_b (m_b − m_g)(m_b − m_g)ᵀ from the
-    stored block means (one small product), then combined pairwise with the running totals.
+    than one per cache-sized block (about 5% of the pass). Every ``flush_rows`` rows the group
+    is folded into the float64 totals: the summed within-block scatter plus the between-block
+    term Σ n_b (m_b − m_g)(m_b − m_g)ᵀ from the stored block means (one small product), then
+    combined pairwise with the running totals.
     """
 
     flush_rows = 1 << 16
@@ -107,7 +108,8 @@ class MomentAccumulator:
         """Move the d×d sum (the data's dtype) into the group's float64 sum."""
         if self._acc_used:
             total = self._acc[0].astype(np.float64)
-            self._group_scatter = total if self._group_scatter is None else self._group_scatter + total
+            prev = self._group_scatter
+            self._group_scatter = total if prev is None else prev + total
             self._acc[0] = 0
             self._acc_used = False
 
