@@ -9,6 +9,8 @@ in its own process (peak RSS per process):
   xtx       numpy XᵀX (float32) on the same data in memory (the compute floor)
   pass1     geomkit's isotropy pass: mean, covariance, norms, Σx̂ in one streaming pass
   rowstats  geomkit's O(N·d) parts alone: norms, Σx̂ → avg cosine, mean-norm ratio
+  conformity  the per-item conformity x̂_i·m̄ alone (it needs m̄, so a second pass; the norms
+            come from the first, untimed)
   full      the whole `geomkit isotropy` command (pass 1, the partition/conformity pass 2,
             exact uniformity on a 10k-row sample)
   reference PyPI IsoScore 1.0 on the in-memory array (IsoScore only)
@@ -78,6 +80,17 @@ with open_source(PATH) as s:
     streaming_row_stats(s)
 print(time.perf_counter() - t)
 """,
+    "conformity": """
+import time
+from geomkit import open_source
+from geomkit.analysis.isotropy import ConformityAccumulator
+from geomkit.engine import run_pass, streaming_row_stats
+with open_source(PATH) as s:
+    stats = streaming_row_stats(s)  # pass 1 (not timed): m̄ and the norms
+    t = time.perf_counter()
+    run_pass(s, ConformityAccumulator(stats.mean_unit, known=(stats.rows, stats.norms)))
+print(time.perf_counter() - t)
+""",
     "full": """
 import subprocess, sys, time, os
 exe = os.path.join(os.path.dirname(sys.executable), "geomkit")
@@ -140,7 +153,7 @@ def main() -> None:
     # and read the file once, untimed, so that no step competes with the writeback
     os.sync()
     run_child_rss("read", args.path)
-    names = ["read", "read_stream", "rowstats", "pass1", "full", "xtx"]
+    names = ["read", "read_stream", "rowstats", "conformity", "pass1", "full", "xtx"]
     runs = {name: [] for name in names}
     results = {}
     for rep in range(args.repeat):  # interleaved, so that a slow spell of the machine hits all
@@ -165,6 +178,7 @@ def main() -> None:
         "pass1_over_floor": round(results["pass1"]["seconds"] / floor, 2),
         "full_over_floor": round(results["full"]["seconds"] / floor, 2),
         "rowstats_over_read": round(results["rowstats"]["seconds"] / read, 2),
+        "conformity_over_read": round(results["conformity"]["seconds"] / read, 2),
         "pass1_over_floor_per_run": [round(p / max(min(r1, r2), x), 2) for p, r1, r2, x in zip(
             runs["pass1"], runs["read"], runs["read_stream"], runs["xtx"])],
         "rowstats_over_read_per_run": [round(p / min(r1, r2), 2) for p, r1, r2 in zip(

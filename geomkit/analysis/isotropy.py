@@ -117,16 +117,29 @@ class PartitionAccumulator:
 
 
 class ConformityAccumulator:
-    """x̂_i · m̄ for every row (second pass, m̄ = mean unit vector from the first pass)."""
+    """x̂_i · m̄ for every row (second pass, m̄ = mean unit vector from the first pass).
 
-    takes_sweep = True  # its norms come from the block's row sweep
+    ``known=(rows, norms)``: the first pass's norms, so that this pass needs no sweep of its own
+    (one matrix-vector product per block); rows that do not line up with them are swept here.
+    """
 
-    def __init__(self, mean_unit: np.ndarray):
+    def __init__(self, mean_unit: np.ndarray, known: tuple[np.ndarray, np.ndarray] | None = None):
         self.mean_unit = mean_unit
         self.rows, self.dots = [], []
+        self._known, self._pos = known, 0
+        self.takes_sweep = known is None  # run_pass then hands over the block's row sweep
+
+    def _norms(self, rows, x, sweep):
+        if self._known is not None:
+            known_rows, known_norms = self._known
+            end = self._pos + rows.size
+            if np.array_equal(known_rows[self._pos:end], rows):
+                norms, self._pos = known_norms[self._pos:end], end
+                return norms
+        return (sweep if sweep is not None else row_sweep(x)).norms
 
     def consume(self, rows, x, sweep=None):
-        norms = (sweep if sweep is not None else row_sweep(x)).norms
+        norms = self._norms(rows, x, sweep)
         dots = (x @ self.mean_unit.astype(x.dtype)).astype(np.float64)
         self.rows.append(rows)
         self.dots.append(np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0))
@@ -315,7 +328,7 @@ def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, p
         star = isoscore_star(cov, zeta, c0)
 
     partition = PartitionAccumulator(second_vectors)
-    conformity = ConformityAccumulator(s.mean_unit)
+    conformity = ConformityAccumulator(s.mean_unit, known=(s.rows, s.norms))
     run_pass(source, partition, conformity, transform=transform, progress=progress)
     rows, dots = conformity.result()
 

@@ -104,6 +104,7 @@ class EmbeddingSource:
         self.sample = sample
         self._rows = self._choose_rows(sample, seed)
         self._kept: np.ndarray | None = None if drop_nonfinite else self._rows
+        self._finite_in: set = set()  # dtypes in which a complete pass found no non-finite row
         self.n_dropped: int | None = None if drop_nonfinite else 0
 
     # ------------------------------------------------------------------ opening and validation
@@ -404,6 +405,7 @@ class EmbeddingSource:
         ``unit=True`` divides each row by its L2 norm and refuses zero rows (cosine needs them).
         ``dtype`` defaults to :attr:`compute_dtype`. Non-finite rows raise :class:`InputError`
         naming how many and the first ones, unless the source drops them (``drop_nonfinite``).
+        Once a complete pass has found none, later passes over the same view skip that check.
 
         ``sweep=True`` (not with ``unit``) validates with the row sweep (engine.kernels) and hands
         it on as ``Block.sweep``, so that a pass's norms and sums cost no further pass over the
@@ -414,18 +416,26 @@ class EmbeddingSource:
         kept_parts = [] if self._kept is None else None
         from geomkit.report.progress import progress_bar
         total = self._rows.size
+        clean = True  # no row dropped so far
         with progress_bar(total, progress) as bar:
             for rows, raw in self._raw_blocks(block_rows, reuse):
                 x = np.asarray(raw, dtype=dtype)
+                n_read = rows.size
                 if sweep and not unit:
                     rows, x, swept = self._validate_swept(rows, x)
+                elif dtype in self._finite_in and not unit:
+                    swept = None  # a complete earlier pass checked these rows: none non-finite
                 else:
                     (rows, x), swept = self.validate(rows, x, unit=unit), None
+                clean = clean and rows.size == n_read
                 if kept_parts is not None:
                     kept_parts.append(rows)
                 bar.update(raw.shape[0])
                 if rows.size:
                     yield Block(rows, x, swept)
+        # the file is open read-only: later passes over this view need not check finiteness again
+        if clean:
+            self._finite_in.add(dtype)
         if kept_parts is not None:
             self._set_kept(np.concatenate(kept_parts) if kept_parts else np.empty(0, np.int64))
 

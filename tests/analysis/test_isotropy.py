@@ -133,3 +133,25 @@ def test_isoscore_star_closed_form():
     cov = np.diag([4.0, 1.0, 0.0])
     assert isoscore_star(cov, 0.0) == pytest.approx(isoscore_of_covariance(cov))
     assert isoscore_star(cov, 1.0) == pytest.approx(1.0)
+
+
+def test_conformity_with_first_pass_norms_or_its_own_sweep(tmp_path, rng):
+    """The second pass takes the first pass's norms when the rows line up, and sweeps the block
+    itself when they do not: the same values either way."""
+    from geomkit.analysis.isotropy import ConformityAccumulator
+    from geomkit.engine import run_pass, streaming_row_stats
+    x = rng.standard_normal((500, 9)) + 0.5
+    p = write_h5(tmp_path / "a.h5", x)
+    with open_source(str(p)) as src:
+        stats = streaming_row_stats(src)
+        known = ConformityAccumulator(stats.mean_unit, known=(stats.rows, stats.norms))
+        own = ConformityAccumulator(stats.mean_unit)
+        shifted = ConformityAccumulator(stats.mean_unit, known=(stats.rows + 1, stats.norms))
+        run_pass(src, known, own, shifted)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    expected = unit @ unit.mean(0)
+    for acc in (known, own, shifted):
+        rows, dots = acc.result()
+        np.testing.assert_array_equal(rows, np.arange(500))
+        np.testing.assert_allclose(dots, expected, rtol=1e-12)
+    assert not known.takes_sweep and own.takes_sweep

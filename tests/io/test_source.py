@@ -170,3 +170,30 @@ def test_streaming_reads_of_a_chunked_prefix(tmp_path, rng):
     with open_source(str(p), dims=5) as src:
         got = [b.x.copy() for b in src.blocks(block_rows=100, reuse=True)]
     np.testing.assert_array_equal(np.vstack(got), x[:, :5])
+
+
+def test_finiteness_checked_until_a_complete_pass_found_none(tmp_path, rng, monkeypatch):
+    x = rng.standard_normal((300, 6))
+    p = write_h5(tmp_path / "a.h5", x)
+    with open_source(str(p)) as src:
+        next(src.blocks(block_rows=50))  # an unfinished pass proves nothing
+        calls = []
+        real = src.validate
+        monkeypatch.setattr(src, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+        assert sum(b.rows.size for b in src.blocks(block_rows=50)) == 300
+        assert len(calls) == 6
+        np.testing.assert_array_equal(np.vstack([b.x for b in src.blocks(block_rows=50)]), x)
+        assert len(calls) == 6  # the second complete pass skipped the check
+        list(src.blocks(block_rows=50, dtype=np.float32))
+        assert len(calls) == 12  # another dtype (a narrower one may overflow): checked again
+    bad = x.copy()
+    bad[[7, 250]] = np.nan
+    q = write_h5(tmp_path / "b.h5", bad)
+    with open_source(str(q)) as src:
+        for _ in range(2):  # every pass refuses the file
+            with pytest.raises(InputError, match="2 of 300 rows contain NaN"):
+                list(src.blocks(block_rows=50))
+    with open_source(str(q), drop_nonfinite=True) as src:
+        for _ in range(2):  # every pass drops the same rows
+            rows = np.concatenate([b.rows for b in src.blocks(block_rows=50)])
+            np.testing.assert_array_equal(rows, np.setdiff1d(np.arange(300), [7, 250]))
