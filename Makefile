@@ -25,8 +25,9 @@ demo: $(STAMP)
 	$(BIN)/geomkit isotropy $(SAMPLE) --format table --html $(DEMO_DIR)/isotropy.html
 	@echo "HTML report: $(abspath $(DEMO_DIR))/isotropy.html"
 
+# where a C compiler exists the row-sweep kernel must have been built: its tests fail, not skip
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	GEOMKIT_REQUIRE_KERNEL=$(if $(shell command -v cc || command -v gcc),1,0) $(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

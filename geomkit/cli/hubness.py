@@ -8,7 +8,7 @@ from geomkit.analysis.hubness import compute_hubness
 from geomkit.cli.options import input_options, output_options
 from geomkit.engine.knn import METRICS, check_device
 from geomkit.errors import InputError, UsageError
-from geomkit.transforms.hubness import REDUCTIONS
+from geomkit.transforms.hubness import MP_EMPIRIC_CANDIDATES, REDUCTIONS
 
 APPROXIMATE_FROM = 1_000_000
 
@@ -36,7 +36,7 @@ def _methods(ctx, param, value):
               help=f"faiss IVF neighbours (default: approximate from {APPROXIMATE_FROM:,} rows).")
 @click.option("--mp-candidates", type=click.IntRange(min=2), default=None,
               help="Candidate list per item for mp (default: all items) and mp_empiric "
-                   "(default: 100).")
+                   f"(default: {MP_EMPIRIC_CANDIDATES}).")
 @click.option("--device", default=None, metavar="DEVICE",
               help="torch device for the exact kNN products, e.g. cuda (default: CPU).")
 @click.option("--querybank", metavar="PATH[:DATASET]", help="Querybank for --reduce dis (default: INPUT).")

@@ -84,15 +84,20 @@ def _numpy_sweep(x: np.ndarray) -> RowSweep:
     xs, sq_kept = (x, sq) if finite.all() else (x[finite], sq[finite])
     norms = np.sqrt(sq_kept.astype(np.float64))
     inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    # matrix-vector products over at most _NUMPY_PART rows each, summed in float64 (a float32
-    # product over a long narrow block would drift by ~1e-6 relative)
-    col, unit = np.zeros(x.shape[1]), np.zeros(x.shape[1])
-    ones, inv = np.ones(min(_NUMPY_PART, xs.shape[0]), dtype=x.dtype), inv.astype(x.dtype)
-    for a in range(0, xs.shape[0], _NUMPY_PART):
-        part = xs[a:a + _NUMPY_PART]
-        col += ones[:part.shape[0]] @ part
-        unit += inv[a:a + _NUMPY_PART] @ part
-    return RowSweep(sq, col, unit)
+    return RowSweep(sq, column_sums(xs), column_sums(xs, inv.astype(x.dtype)))
+
+
+def column_sums(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Σ_i w_i x_i (w = 1 by default) in float64: matrix-vector products in the block's dtype over
+    at most 4096 rows each (one product over a long narrow float32 block would drift by ~1e-6
+    relative), summed in float64."""
+    out = np.zeros(x.shape[1])
+    ones = np.ones(min(_NUMPY_PART, x.shape[0]), dtype=x.dtype) if weights is None else None
+    for a in range(0, x.shape[0], _NUMPY_PART):
+        part = x[a:a + _NUMPY_PART]
+        w = ones[:part.shape[0]] if weights is None else weights[a:a + _NUMPY_PART]
+        out += w @ part
+    return out
 
 
 def _kernel_args(x: np.ndarray):

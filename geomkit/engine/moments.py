@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from geomkit.engine.kernels import RowSweep, centre, row_sweep
+from geomkit.engine.kernels import RowSweep, centre, column_sums, row_sweep
 
 
 @dataclass
@@ -118,11 +118,7 @@ class MomentAccumulator:
         nb = x.shape[0]
         if nb == 0:
             return self
-        if sweep is not None:
-            col_sum = sweep.col_sum
-        else:  # one matrix-vector product in the block's dtype (float64 across blocks)
-            col_sum = (np.ones(nb, dtype=x.dtype) @ x).astype(np.float64)
-        mean_b = col_sum / nb
+        mean_b = (sweep.col_sum if sweep is not None else column_sums(x)) / nb
         if self.want_scatter:
             # centred straight into the gather buffer (reused: no fresh pages)
             centre(x, mean_b.astype(x.dtype), self._gather_rows(x))

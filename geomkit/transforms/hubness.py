@@ -32,6 +32,7 @@ from geomkit.engine.knn import (KnnResult, distance_block, exact_knn, iter_dista
                                 prepare, topk_rows)
 
 REDUCTIONS = ("none", "mp", "mp_empiric", "ls", "nicdm", "dsl", "csls", "dis")
+MP_EMPIRIC_CANDIDATES = 100  # default candidate list of mp_empiric (scikit-hubness 0.30's n_neighbors)
 
 
 def _sf(d, mu, sigma):
@@ -66,7 +67,7 @@ def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 
     return np.take_along_axis(base.indices, order, 1), np.take_along_axis(red, order, 1)
 
 
-def mutual_proximity_empiric(x, k, *, metric="euclidean", candidates=100,
+def mutual_proximity_empiric(x, k, *, metric="euclidean", candidates=MP_EMPIRIC_CANDIDATES,
                              memory=256 * 2**20):
     """Empiric MP over each item's ``candidates`` nearest non-self neighbours; O(N·c²)."""
     ind, red = mp_empiric_scores(x, max(candidates, k + 1), metric=metric, memory=memory)
@@ -294,7 +295,7 @@ def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, **options)
                                      memory=memory)
     elif method == "mp_empiric":
         idx, dist = mutual_proximity_empiric(x, k, metric=metric,
-                                             candidates=candidates or 100,
+                                             candidates=candidates or MP_EMPIRIC_CANDIDATES,
                                              memory=memory)
     elif method == "ls":
         idx, dist = local_scaling(x, k, metric=metric, k_ls=options.get("k_ls", 5), memory=memory)
