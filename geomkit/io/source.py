@@ -58,6 +58,28 @@ class Metadata:
         """Ids for rows, or the row numbers themselves when the dump has no ids."""
         return self.ids[rows] if self.ids is not None else np.asarray(rows)
 
+    def class_labels(self, where: str) -> np.ndarray:
+        """The labels as class names (object array of str) for k-NN error, groups and splits.
+
+        Float labels are refused: a float column is a measurement (a score, a year as 1999.0),
+        and taking each distinct value as a class silently gives groups of one."""
+        return class_labels(self.labels, f"{where}:{self.names.get('labels', '/labels')}")
+
+
+def class_labels(values: np.ndarray | None, where: str) -> np.ndarray:
+    """``values`` as class names (object array of str); float or missing values are an
+    :class:`InputError` naming ``where`` (file:dataset)."""
+    if values is None:
+        raise InputError(f"{where}: no labels dataset (name one with --labels NAME).")
+    values = np.asarray(values)
+    if values.dtype.kind in "fc":
+        raise InputError(f"{where}: labels have float dtype {values.dtype}; class labels must be "
+                         f"integers or strings (a float column is a measurement, not a class).")
+    if values.dtype.kind not in "iubOSU":
+        raise InputError(f"{where}: labels have dtype {values.dtype}; class labels must be "
+                         f"integers or strings.")
+    return np.asarray([str(v) for v in values], dtype=object)
+
 
 def _first_rows(rows: np.ndarray, limit: int = 5) -> str:
     shown = ", ".join(str(int(r)) for r in rows[:limit])
