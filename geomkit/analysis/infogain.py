@@ -37,11 +37,17 @@ def kl_per_word(co) -> np.ndarray:
     return np.bincount(rows, weights=terms, minlength=m.shape[0])
 
 
+MIN_FIT_WORDS = 20  # below this a least-squares R² over words is noise: not reported
+
+
 def linear_fit(x: np.ndarray, y: np.ndarray) -> dict:
-    if x.size < 3 or np.ptp(x) == 0:
-        return {"r2": None, "slope": None, "spearman": None}
+    """Least squares of y on x: R², slope, intercept and Spearman's ρ; all None with fewer than
+    :data:`MIN_FIT_WORDS` points or a constant x."""
+    if x.size < MIN_FIT_WORDS or np.ptp(x) == 0:
+        return {"r2": None, "slope": None, "intercept": None, "spearman": None}
     res = stats.linregress(x, y)
     return {"r2": float(res.rvalue ** 2), "slope": float(res.slope),
+            "intercept": float(res.intercept),
             "spearman": float(stats.spearmanr(x, y).statistic)}
 
 
@@ -59,6 +65,7 @@ class InfogainResult(Result):
     fits: dict | None = None
     n_fit_words: int | None = None
     norm_sq: np.ndarray = field(repr=False, default=None)       # aligned with words (nan if absent)
+    fit_mask: np.ndarray = field(repr=False, default=None)      # words used in the fits
     delta_norm_sq: np.ndarray = field(repr=False, default=None)
     keywords: int = 20
     document_counts: np.ndarray = field(repr=False, default=None)  # n_w in --keywords-for DOC
@@ -111,7 +118,9 @@ class InfogainResult(Result):
                              f"{raw['slope']:.3f}, Spearman {raw['spearman']:.3f} (paper, text8 "
                              f"skip-gram, n_w > 1000: R² = 0.831).")
             else:
-                notes.append("too few words above --fit-min-count to fit ‖u‖² against KL.")
+                notes.append(f"‖u‖² vs KL is not fitted: {self.n_fit_words} words have an embedding "
+                             f"and n_w above the fit threshold; at least {MIN_FIT_WORDS} are "
+                             f"needed (lower the threshold or use a larger corpus).")
         return notes
 
 
@@ -142,8 +151,14 @@ def _align(values, from_vocab, to_vocab):
 
 
 def _fit_norms(result, co, emb, fit_min_count):
+    from geomkit.errors import InputError
+
     pos = {str(w): i for i, w in enumerate(emb["words"])}
-    have = np.array([str(w) in pos for w in co.vocab])
+    have = np.array([str(w) in pos for w in co.vocab], dtype=bool)
+    if not have.any():
+        raise InputError(f"{emb.get('label', 'the embeddings')}: none of its {len(pos)} ids is a "
+                         f"word of the corpus vocabulary ({co.vocab.size} words); the ids must be "
+                         f"the words.")
     idx = np.array([pos[str(w)] for w in co.vocab[have]], dtype=np.int64)
     u = np.asarray(emb["vectors"][idx], dtype=np.float64)
     weights = co.counts[have] / co.counts[have].sum()
@@ -163,4 +178,7 @@ def _fit_norms(result, co, emb, fit_min_count):
     result.delta_norm_sq = delta
     sel = co.counts[have] > fit_min_count
     result.n_fit_words = int(sel.sum())
+    fit_mask = np.zeros(co.vocab.size, dtype=bool)
+    fit_mask[np.flatnonzero(have)[sel]] = True
+    result.fit_mask = fit_mask
     result.fits = {name: linear_fit(result.kl[have][sel], values[sel]) for name, values in spaces.items()}

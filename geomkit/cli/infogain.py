@@ -88,4 +88,4 @@ def _word_vectors(inputs, spec):
         if src.metadata.ids is None:
             raise InputError(f"{src.label}: needs an ids dataset holding the words.")
         rows, x = src.to_array(dtype=np.float64)
-        return {"words": [str(w) for w in src.metadata.ids[rows]], "vectors": x}
+        return {"words": [str(w) for w in src.metadata.ids[rows]], "vectors": x, "label": src.label}
