@@ -311,7 +311,8 @@ def compute_isotropy(source, *, zeta: float | None = None, c0: np.ndarray | None
 
 def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, progress):
     moments, stats = MomentAccumulator(), RowStatAccumulator()
-    run_pass(source, moments, stats, transform=transform, progress=progress)
+    # cosine measures (avg cosine, conformity, uniformity) are undefined for a zero row
+    run_pass(source, moments, stats, transform=transform, nonzero=True, progress=progress)
     m, s = moments.result(), stats.result()
     n, d = m.n, m.mean.size
     cov = m.cov()

@@ -8,9 +8,11 @@ from geomkit.io.inspect import inspect_file
 
 @click.command("info")
 @click.argument("input", metavar="INPUT")
+@click.option("--scan", is_flag=True,
+              help="Read every row: NaN/Inf rows, zero rows, norm range (one streaming pass).")
 @input_options
-@output_options
-def command(input, inputs, output):
-    """Describe INPUT (PATH[:DATASET]): groups, datasets, attributes and quick stats."""
-    result = inspect_file(input, lambda spec: inputs.open(spec, layer_required=False))
+@output_options(per_item=False)
+def command(input, scan, inputs, output):
+    """Describe INPUT (PATH[:DATASET]): groups, datasets, attributes; with --scan, row checks."""
+    result = inspect_file(input, lambda spec: inputs.open(spec, layer_required=False), scan=scan)
     output.emit(result, source_label=input)

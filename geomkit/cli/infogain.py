@@ -32,7 +32,7 @@ from geomkit.report.progress import log
 @click.option("--save-cooccurrence", type=click.Path(dir_okay=False), metavar="OUT.h5",
               help="Write the counted co-occurrence matrix (HDF5 CSR, docs/format.md).")
 @input_options
-@output_options
+@output_options(outputs=(("save_cooccurrence", "--save-cooccurrence"),))
 def command(corpus, window, min_count, baseline, shuffles, embeddings, context_vectors,
             fit_min_count, keywords, keywords_for, save_cooccurrence, inputs, output):
     """KL(p(·|w) ‖ p(·)) per word from a tokenised corpus (one document per line) or a stored

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
 import sys
 
 import click
@@ -52,6 +55,21 @@ class GeomkitGroup(click.Group):
             _fail(f"{name}{exc.strerror or exc}.", EXIT_INPUT)
 
 
+def _on_signal(signum, frame):
+    """Ctrl-C, SIGTERM, SIGHUP: remove the outputs being written, one line, exit 128 + N.
+
+    Not an exception: one raised from a signal handler is lost when it lands in a finaliser or
+    a weakref callback, and the run would go on."""
+    from geomkit.io.writers import remove_partial_outputs
+
+    remove_partial_outputs()
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"geomkit: error: interrupted ({name}); nothing was written.\n")
+        sys.stderr.flush()
+    os._exit(128 + signum)
+
+
 def _fail(message: str, code: int):
     click.echo(f"geomkit: error: {message}", err=True)
     sys.exit(code)
@@ -68,4 +86,20 @@ def cli():
 
 
 def main():
-    cli(prog_name="geomkit")
+    """The console script: click's parsing errors are one line too (exit 2), and a signal that
+    ends the run (Ctrl-C, SIGTERM, SIGHUP) leaves no partial output behind and exits 128 + N."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    try:
+        code = cli.main(prog_name="geomkit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None and ctx.command_path:
+            hint = f" (see {ctx.command_path} --help)"
+        _fail(exc.format_message().rstrip(".") + hint + ".", exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _on_signal(signal.SIGINT, None)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import click
 
 from geomkit.errors import UsageError
-from geomkit.io.writers import check_writable
+from geomkit.io.writers import check_outputs
 from geomkit.io.source import DEFAULT_MEMORY, EmbeddingSource, open_source
 from geomkit.report.progress import log, set_quiet
 from geomkit.report.result import Result, SweepResult
@@ -172,14 +172,24 @@ class OutputSpec:
         click.echo(RENDERERS[self.format](result).rstrip("\n"))
 
 
-def output_options(fn):
-    """Rendering options: --format/--json, --per-item, --html, --quiet."""
+def output_options(fn=None, *, per_item: bool = True, outputs: tuple = ()):
+    """Rendering options: --format/--json, --html, --quiet and, where the command has per-item
+    values, --per-item. ``outputs``: the command's own output parameters as
+    ``(parameter name, flag)`` pairs (e.g. ``("out", "-o")``).
+
+    Before the command runs, every output path is checked against every input path of the
+    command line (any other argument or option naming an existing file, e.g. INPUT, --c0,
+    --fit-from) and against the other outputs, by inode: an output that is an input (same path,
+    symlink or hardlink) is a usage error before any work starts."""
+    if fn is None:
+        return functools.partial(output_options, per_item=per_item, outputs=outputs)
+    keys = _OUTPUT_KEYS if per_item else tuple(k for k in _OUTPUT_KEYS if k != "per_item")
     options = [
         click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
                      help="Output format (default: table on a terminal, json when piped)."),
         click.option("--json", "as_json", is_flag=True, help="Alias of --format json."),
         click.option("--per-item", type=click.Path(dir_okay=False), metavar="PATH",
-                     help="Write per-row values (.csv or .h5)."),
+                     help="Write per-row values (.csv or .h5).") if per_item else None,
         click.option("--html", type=click.Path(dir_okay=False), metavar="PATH",
                      help="Write a self-contained interactive HTML report."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars or log lines on stderr."),
@@ -187,20 +197,24 @@ def output_options(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        values = {k: kwargs.pop(k) for k in _OUTPUT_KEYS}
+        values = {k: kwargs.pop(k) for k in keys}
         if values.pop("as_json"):
             if values["fmt"] not in (None, "json"):
                 raise click.UsageError("--json conflicts with --format " + values["fmt"] + ".")
             values["fmt"] = "json"
         set_quiet(values["quiet"])
-        for path in (values["per_item"], values["html"]):
-            if path:
-                check_writable(path)
+        named = {"--per-item": values.get("per_item"), "--html": values["html"]}
+        named.update({flag: kwargs.get(name) for name, flag in outputs})
+        written = {flag: path for flag, path in named.items() if path}
+        read = [v for name, v in kwargs.items()
+                if isinstance(v, str) and name not in dict(outputs)]
+        check_outputs(written, read)
         kwargs["output"] = OutputSpec(**values)
         return fn(*args, **kwargs)
 
     for option in reversed(options):
-        wrapper = option(wrapper)
+        if option is not None:
+            wrapper = option(wrapper)
     return wrapper
 
 

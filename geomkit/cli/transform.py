@@ -4,7 +4,6 @@ import click
 
 from geomkit.cli.options import input_options, output_options
 from geomkit.errors import UsageError
-from geomkit.io.writers import check_writable
 from geomkit.transforms import parse_steps
 from geomkit.transforms.run import load_pipeline, transform_file
 
@@ -34,13 +33,12 @@ def _step(name):
 @click.option("--dtype", type=click.Choice(["float32", "float64"]),
               help="Output dtype (default: float64 for float64 input, else float32).")
 @input_options
-@output_options
+@output_options(per_item=False, outputs=(("out", "-o"),))
 def command(input, out, center, normalize, whiten, components, abtt, fit_from, dtype, inputs, output):
     """Transform INPUT and write OUT.h5 with metadata, provenance and the fitted parameters.
 
     Steps apply in the order given on the command line; each is fitted in a streaming pass.
     """
-    check_writable(out)
     ctx = click.get_current_context()
     steps = ctx.meta.get("geomkit_steps", [])
     if inputs.layer == "all" or (inputs.dims and len(inputs.dims) > 1):

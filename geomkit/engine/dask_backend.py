@@ -43,7 +43,7 @@ def dask_pass(source, *factories: Callable, unit: bool = False, partitions: int 
     """
     import dask
 
-    rows = source._rows
+    rows = source.selected_rows()
     partitions = partitions or max(1, min(64, rows.size // max(1, source.block_rows())))
     spec = {"path": source.path, "dataset": source.dataset, "layer": source.layer,
             "dims": source.dims, "drop_nonfinite": source.drop_nonfinite,

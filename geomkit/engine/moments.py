@@ -241,17 +241,19 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 
 def run_pass(source, *consumers, transform: Transform | None = None, unit: bool = False,
-             dtype=None, progress: str | None = None) -> None:
+             nonzero: bool = False, dtype=None, progress: str | None = None) -> None:
     """One pass over a source's blocks, feeding every consumer ``consume(rows, x)``.
 
     Fuse what an analysis needs into one pass: ``run_pass(src, moments, rowstats)``. Consumers
     must not keep ``x``: blocks are read into one reused buffer. Consumers with ``takes_sweep``
     get ``consume(rows, x, sweep)``: the block's row sweep (engine.kernels), made once while the
     block is validated, or None when a transform changed the rows (they sweep ``x`` themselves).
+    ``nonzero``: zero rows (of the input) are an input error (cosine measures need them).
     """
     takes = [getattr(c, "takes_sweep", False) for c in consumers]
     sweep = any(takes) and transform is None and not unit
-    for blk in source.blocks(unit=unit, dtype=dtype, progress=progress, reuse=True, sweep=sweep):
+    for blk in source.blocks(unit=unit, dtype=dtype, progress=progress, reuse=True, sweep=sweep,
+                             nonzero=nonzero):
         x = transform(blk.x) if transform is not None else blk.x
         for consumer, take in zip(consumers, takes):
             if take:

@@ -110,13 +110,19 @@ class InfoResult(Result):
                          f"--drop-nonfinite is given.")
         if self.stats.get("zero_rows"):
             notes.append(f"{self.stats['zero_rows']} rows are all zero: cosine-based analyses refuse them.")
-        if self.layer is not None:
-            notes.append(f"Quick stats are for layer {self.layer} of the stack (choose with --layer).")
+        if self.stats and not self.stats.get("scanned"):
+            notes.append("The rows were not read: --scan checks every row for NaN/Inf and zero "
+                         "vectors and reports the norm range.")
+        elif self.layer is not None:
+            notes.append(f"Row checks are for layer {self.layer} of the stack (choose with --layer).")
         return notes
 
 
-def inspect_file(spec: str, open_view) -> InfoResult:
-    """Describe a file; ``open_view(spec)`` opens the analysed dataset the way commands would."""
+def inspect_file(spec: str, open_view, *, scan: bool = False) -> InfoResult:
+    """Describe a file; ``open_view(spec)`` opens the analysed dataset the way commands would.
+
+    The rows are read only with ``scan`` (one streaming pass: NaN/Inf rows, zero rows, norms);
+    otherwise ``info`` answers from the file's metadata alone, at once even for 10⁹ rows."""
     from geomkit.io.selection import parse_selection
     from geomkit.io.source import open_h5
 
@@ -141,19 +147,17 @@ def inspect_file(spec: str, open_view) -> InfoResult:
         result.dtype = str(source.dtype)
         result.layer = source.layer
         result.metadata = dict(source.metadata.names)
-        scan = source.scan()
-        norms = scan.norms
-        result.stats = {
-            "n": int(source.n_total), "d": int(source.d_full),
-            "layers": source.n_layers,
-            "rows_scanned": int(scan.n_rows),
-            "finite_rows": int(scan.n_rows - scan.nonfinite_rows.size),
-            "nonfinite_rows": int(scan.nonfinite_rows.size),
-            "first_nonfinite_rows": scan.nonfinite_rows[:5].tolist(),
-            "zero_rows": int(scan.zero_rows.size),
-            "first_zero_rows": scan.zero_rows[:5].tolist(),
-            "norm_mean": float(norms.mean()) if norms.size else None,
-            "norm_min": float(norms.min()) if norms.size else None,
-            "norm_max": float(norms.max()) if norms.size else None,
-        }
+        result.stats = {"n": int(source.n_total), "d": int(source.d_full),
+                        "layers": source.n_layers, "scanned": scan}
+        if scan:
+            s = source.scan()
+            result.stats.update({
+                "rows_scanned": int(s.n_rows),
+                "finite_rows": int(s.n_rows - s.nonfinite_rows.size),
+                "nonfinite_rows": int(s.nonfinite_rows.size),
+                "first_nonfinite_rows": s.nonfinite_rows[:5].tolist(),
+                "zero_rows": int(s.zero_rows.size),
+                "first_zero_rows": s.zero_rows[:5].tolist(),
+                "norm_mean": s.norm_mean, "norm_min": s.norm_min, "norm_max": s.norm_max,
+            })
     return result

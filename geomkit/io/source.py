@@ -19,13 +19,20 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from geomkit.engine.kernels import RowSweep, row_sweep
+from geomkit.engine.kernels import RowSweep, row_sq_norms, row_sweep
 from geomkit.errors import InputError, UsageError
 from geomkit.io.selection import Selection, parse_selection, resolve_dataset
 
+_NO_ROWS = np.empty(0, dtype=np.int64)
 DEFAULT_MEMORY = 256 * 2**20  # bytes a block may use, working copies included
 METADATA_NAMES = ("ids", "texts", "labels", "counts")
 STREAM_BLOCK_BYTES = 8 * 2**20  # a streaming block stays in the last-level cache
+# a float32 block whose largest squared norm passes this is widened to float64: a scatter or
+# Gram product sums up to ~10⁵ such terms in float32 (max 3.4e38) before it reaches float64
+WIDEN_SQ_NORM = 1e30
+# beyond this even float64 sums of squares over 10¹² rows can overflow: refused
+MAX_SQ_NORM = 1e280
+WIDEN_TINY_SQ = 1e-30
 
 
 @dataclass
@@ -124,10 +131,14 @@ class EmbeddingSource:
         self.dims = self._check_dims(dims)
         self.d = self.dims if self.dims is not None else self.d_full
         self.sample = sample
-        self._rows = self._choose_rows(sample, seed)
-        self._kept: np.ndarray | None = None if drop_nonfinite else self._rows
+        # None: every row of the dataset, with no index array kept (a few bytes per row at most
+        # are allowed for bookkeeping: a dump may have 10⁹ rows); else sorted original indices
+        self._rows: np.ndarray | None = self._choose_rows(sample, seed)
+        # original indices dropped as non-finite (drop_nonfinite), known after a complete pass
+        self._dropped: np.ndarray | None = None if drop_nonfinite else _NO_ROWS
         self._finite_in: set = set()  # dtypes in which a complete pass found no non-finite row
-        self.n_dropped: int | None = None if drop_nonfinite else 0
+        self._wide: bool = False  # a block's squares overflow the compute dtype: widen blocks
+        self._nonzero_checked = False  # a complete pass found no zero row
 
     # ------------------------------------------------------------------ opening and validation
     def _err(self, problem: str) -> InputError:
@@ -252,9 +263,9 @@ class EmbeddingSource:
                              f"(vectors have {self.d_full} dimensions).")
         return None if dims == self.d_full else dims
 
-    def _choose_rows(self, sample, seed) -> np.ndarray:
+    def _choose_rows(self, sample, seed) -> np.ndarray | None:
         if sample is None or sample >= self.n_total:
-            return np.arange(self.n_total, dtype=np.int64)
+            return None
         if sample < 2:
             raise UsageError("--sample must be at least 2.")
         rng = np.random.default_rng(seed)
@@ -272,8 +283,6 @@ class EmbeddingSource:
         v.sample = self.sample
         v._rows = self._rows
         v._subset_name = getattr(self, "_subset_name", None)
-        if not self.drop_nonfinite:
-            v._kept = self._rows
         return v
 
     def subset(self, rows: np.ndarray, name: str | None = None) -> "EmbeddingSource":
@@ -281,8 +290,6 @@ class EmbeddingSource:
         v = self.view()
         v._rows = np.unique(np.asarray(rows, dtype=np.int64))
         v.sample = int(v._rows.size)
-        v._kept = None if self.drop_nonfinite else v._rows
-        v.n_dropped = None if self.drop_nonfinite else 0
         v._subset_name = name
         if v._rows.size < 2:
             raise InputError(f"{self.label}: {name or 'the subset'} has {v._rows.size} rows; "
@@ -315,15 +322,35 @@ class EmbeddingSource:
         return self._dset.chunks[0] if self._dset.chunks else None
 
     @property
+    def n_selected(self) -> int:
+        """Rows of the view before any non-finite row is dropped."""
+        return self.n_total if self._rows is None else int(self._rows.size)
+
+    def selected_rows(self) -> np.ndarray:
+        """Original indices of the view's rows before dropping (materialised: 8 bytes a row)."""
+        return np.arange(self.n_total, dtype=np.int64) if self._rows is None else self._rows
+
+    @property
+    def n_dropped(self) -> int | None:
+        """Non-finite rows dropped (``drop_nonfinite``); None until a complete pass has run."""
+        return None if self._dropped is None else int(self._dropped.size)
+
+    @property
     def rows(self) -> np.ndarray:
-        """Original indices of the rows analysed (after --sample and, once scanned, dropping)."""
-        if self._kept is None:
+        """Original indices of the rows analysed (after --sample and dropping; a scan pass when
+        dropping and none has run). Materialised on request: streaming passes never need it."""
+        if self._dropped is None:
             self.scan()
-        return self._kept
+        base = self.selected_rows()
+        if self._dropped.size:
+            base = base[~np.isin(base, self._dropped, assume_unique=True)]
+        return base
 
     @property
     def n(self) -> int:
-        return int(self.rows.shape[0])
+        if self._dropped is None:
+            self.scan()
+        return self.n_selected - int(self._dropped.size)
 
     def block_rows(self, width: int | None = None, copies: int = 4) -> int:
         """Rows per block so that ``copies`` copies of a block (in the compute dtype) fit the
@@ -401,27 +428,28 @@ class EmbeddingSource:
     def _raw_blocks(self, block_rows: int, reuse: bool = False
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rows = self._rows
-        if rows.size == self.n_total:
+        if rows is None:
             # one buffer for all blocks (no fresh pages per block) when the caller allows it
             buf = (np.empty((min(block_rows, self.n_total), self.d), dtype=self._dset.dtype)
                    if reuse else None)
             for a in range(0, self.n_total, block_rows):
                 b = min(a + block_rows, self.n_total)
-                yield rows[a:b], self._read_range(a, b, buf)
+                yield np.arange(a, b, dtype=np.int64), self._read_range(a, b, buf)
         else:
             for s in range(0, rows.size, block_rows):
                 part = rows[s:s + block_rows]
                 yield part, self.read_rows(part)
 
     def blocks(self, *, unit: bool = False, dtype=None, block_rows: int | None = None,
-               progress: str | None = None, reuse: bool = False, sweep: bool = False
-               ) -> Iterator[Block]:
+               progress: str | None = None, reuse: bool = False, sweep: bool = False,
+               nonzero: bool = False) -> Iterator[Block]:
         """Validated row blocks of the view.
 
         ``reuse=True`` reads every block into the same buffer: a block's array is then valid only
         until the next block is read (streaming accumulators, which never keep it).
 
-        ``unit=True`` divides each row by its L2 norm and refuses zero rows (cosine needs them).
+        ``unit=True`` divides each row by its L2 norm and refuses zero rows (cosine needs them);
+        ``nonzero=True`` refuses zero rows without normalising (cosine measures over raw rows).
         ``dtype`` defaults to :attr:`compute_dtype`. Non-finite rows raise :class:`InputError`
         naming how many and the first ones, unless the source drops them (``drop_nonfinite``).
         Once a complete pass has found none, later passes over the same view skip that check.
@@ -432,44 +460,54 @@ class EmbeddingSource:
         """
         dtype = np.dtype(dtype) if dtype is not None else self.compute_dtype
         block_rows = block_rows or self.stream_block_rows(dtype)
-        kept_parts = [] if self._kept is None else None
+        dropped_parts = [] if self._dropped is None else None
         from geomkit.report.progress import progress_bar
-        total = self._rows.size
         clean = True  # no row dropped so far
-        with progress_bar(total, progress) as bar:
+        with progress_bar(self.n_selected, progress) as bar:
             for rows, raw in self._raw_blocks(block_rows, reuse):
                 x = np.asarray(raw, dtype=dtype)
-                n_read = rows.size
+                read = rows
                 if sweep and not unit:
                     rows, x, swept = self._validate_swept(rows, x)
-                elif dtype in self._finite_in and not unit:
+                    if nonzero and not (swept.sq_norms > 0).all():
+                        raise self._zero_error()  # _widen made every non-zero square > 0
+                elif (dtype in self._finite_in and not unit and not self._wide
+                      and (not nonzero or self._nonzero_checked)):
                     swept = None  # a complete earlier pass checked these rows: none non-finite
                 else:
-                    (rows, x), swept = self.validate(rows, x, unit=unit), None
-                clean = clean and rows.size == n_read
-                if kept_parts is not None:
-                    kept_parts.append(rows)
+                    (rows, x), swept = self.validate(rows, x, unit=unit, nonzero=nonzero), None
+                if rows.size != read.size:
+                    clean = False
+                    if dropped_parts is not None:
+                        dropped_parts.append(np.setdiff1d(read, rows, assume_unique=True))
                 bar.update(raw.shape[0])
                 if rows.size:
                     yield Block(rows, x, swept)
         # the file is open read-only: later passes over this view need not check finiteness again
         if clean:
             self._finite_in.add(dtype)
-        if kept_parts is not None:
-            self._set_kept(np.concatenate(kept_parts) if kept_parts else np.empty(0, np.int64))
+        if nonzero or unit:
+            self._nonzero_checked = True
+        if dropped_parts is not None:
+            self._set_dropped(np.concatenate(dropped_parts) if dropped_parts else _NO_ROWS)
 
-    def validate(self, rows: np.ndarray, x: np.ndarray, *, unit: bool = False):
+    def validate(self, rows: np.ndarray, x: np.ndarray, *, unit: bool = False,
+                 nonzero: bool = False):
         """The checks every block passes: non-finite rows (error, or dropped with
-        ``drop_nonfinite``) and, for ``unit``, zero rows (error) before L2 normalisation."""
-        # a row sum is finite unless the row has NaN/Inf (or overflows): check those rows exactly
+        ``drop_nonfinite``), magnitudes whose products would overflow the block's dtype (the
+        block is widened to float64, or refused when even float64 overflows) and, for ``unit``,
+        zero rows (error) before L2 normalisation; ``nonzero``: zero rows are an error."""
+        # a squared norm is finite unless the row has NaN/Inf or overflows: check those exactly
         with np.errstate(over="ignore", invalid="ignore"):
-            # row sums as a matrix-vector product (BLAS; ~8x faster than x.sum(axis=1))
-            suspect = np.flatnonzero(~np.isfinite(x @ np.ones(x.shape[1], dtype=x.dtype)))
-        rows, x = self._drop_nonfinite(rows, x, suspect)
+            sq = row_sq_norms(x)
+        rows, x, sq = self._drop_nonfinite(rows, x, np.flatnonzero(~np.isfinite(sq)), sq)
+        wide = self._widen(x, sq)
+        if wide is not x:
+            x, sq = wide, row_sq_norms(wide)
+        if (unit or nonzero) and not (sq > 0).all():  # _widen made every non-zero square > 0
+            raise self._zero_error()
         if unit:
             norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-            if (norms == 0).any():
-                raise self._zero_error()
             x = x / norms.astype(x.dtype)[:, None]
         return rows, x
 
@@ -479,15 +517,39 @@ class EmbeddingSource:
         swept = row_sweep(x)
         suspect = np.flatnonzero(~np.isfinite(swept.sq_norms))
         if suspect.size:  # rare: the sums of what is kept
-            rows, x = self._drop_nonfinite(rows, x, suspect)
+            rows, x, _ = self._drop_nonfinite(rows, x, suspect)
             swept = row_sweep(x)
-            if not np.isfinite(swept.sq_norms).all():  # finite rows whose squares overflow
-                swept = row_sweep(x.astype(np.float64))
+        wide = self._widen(x, swept.sq_norms)
+        if wide is not x:
+            x, swept = wide, row_sweep(wide)
         return rows, x, swept
 
-    def _drop_nonfinite(self, rows: np.ndarray, x: np.ndarray, suspect: np.ndarray):
+    def _widen(self, x: np.ndarray, sq: np.ndarray) -> np.ndarray:
+        """``x`` in float64 when a squared norm (``sq``, finite rows) is beyond
+        :data:`WIDEN_SQ_NORM` in a narrower dtype: its products (scatter, Gram) would overflow
+        float32. A float64 block whose squares overflow is refused with one sentence."""
+        if not sq.size:
+            return x
+        top = float(np.max(sq))
+        low = float(np.min(sq))
+        # squares below float32's normal range lose their digits (1e-40 → 0): a non-zero row
+        # with such a square is widened too (a zero row stays a zero row)
+        tiny = low < WIDEN_TINY_SQ and bool(np.any(np.abs(x[sq < WIDEN_TINY_SQ]) > 0))
+        if x.dtype != np.float64 and (top > WIDEN_SQ_NORM or not np.isfinite(top) or tiny):
+            self._wide = True
+            x = x.astype(np.float64)
+            sq = row_sq_norms(x)
+            top = float(np.max(sq))
+        if not np.isfinite(top) or top > MAX_SQ_NORM:
+            biggest = float(np.max(np.abs(x)))
+            raise self._err(f"values up to {biggest:.3g} are too large: their squares overflow "
+                            f"float64 (rescale the vectors).")
+        return x
+
+    def _drop_nonfinite(self, rows: np.ndarray, x: np.ndarray, suspect: np.ndarray, sq=None):
         """Rows whose quick check failed (``suspect``) checked exactly: an error naming the
-        file, or dropped with ``drop_nonfinite``."""
+        file, or dropped with ``drop_nonfinite``. Returns ``(rows, x, sq)`` (``sq`` kept aligned
+        when given)."""
         if suspect.size:
             bad = suspect[~np.isfinite(x[suspect]).all(axis=1)]
             if bad.size:
@@ -496,46 +558,53 @@ class EmbeddingSource:
                 keep = np.ones(x.shape[0], dtype=bool)
                 keep[bad] = False
                 x, rows = x[keep], rows[keep]
-        return rows, x
+                sq = None if sq is None else sq[keep]
+        return rows, x, sq
 
-    def _set_kept(self, kept: np.ndarray) -> None:
-        self._kept = kept
-        self.n_dropped = int(self._rows.size - kept.size)
-        if kept.size < 2:
-            raise self._err(f"has {kept.size} finite rows after dropping {self.n_dropped} "
+    def _set_dropped(self, dropped: np.ndarray) -> None:
+        self._dropped = np.asarray(dropped, dtype=np.int64)
+        kept = self.n_selected - self._dropped.size
+        if kept < 2:
+            raise self._err(f"has {kept} finite rows after dropping {self._dropped.size} "
                             f"non-finite ones; at least 2 are needed.")
 
     def scan(self) -> "ScanSummary":
-        """One pass: finite rows, zero rows, norms. Sets the kept rows when dropping."""
+        """One streaming pass: non-finite rows, zero rows, norm range. Sets the dropped rows when
+        dropping. Memory: the indices of the bad rows only, never an array per row."""
         if getattr(self, "_scan", None) is not None:
             return self._scan
-        n_rows = self._rows.size
-        finite_all = np.ones(n_rows, dtype=bool)
-        norms = np.zeros(n_rows)
-        pos = 0
+        nonfinite, zero = [], []
+        count, total, low, high = 0, 0.0, np.inf, 0.0
         for rows, raw in self._raw_blocks(self.stream_block_rows()):
             x = np.asarray(raw, dtype=self.compute_dtype)
             fin = np.isfinite(x).all(axis=1)
-            finite_all[pos:pos + rows.size] = fin
-            xf = np.where(fin[:, None], x, 0)
-            norms[pos:pos + rows.size] = np.sqrt(np.einsum("ij,ij->i", xf, xf, dtype=np.float64))
-            pos += rows.size
-        kept = self._rows[finite_all]
-        if self.drop_nonfinite and self._kept is None:
-            self._set_kept(kept)
-        zero = self._rows[finite_all & (norms == 0)]
-        self._scan = ScanSummary(n_rows=n_rows, nonfinite_rows=self._rows[~finite_all],
-                                 zero_rows=zero, norms=norms[finite_all], norm_rows=kept)
+            if not fin.all():
+                nonfinite.append(rows[~fin])
+                x, rows = x[fin], rows[fin]
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+            if norms.size:
+                zero.append(rows[norms == 0])
+                count += norms.size
+                total += float(norms.sum())
+                low, high = min(low, float(norms.min())), max(high, float(norms.max()))
+        bad = np.concatenate(nonfinite) if nonfinite else _NO_ROWS
+        if self.drop_nonfinite and self._dropped is None:
+            self._set_dropped(bad)
+        self._scan = ScanSummary(
+            n_rows=self.n_selected, nonfinite_rows=bad,
+            zero_rows=np.concatenate(zero) if zero else _NO_ROWS,
+            norm_mean=total / count if count else None, norm_min=low if count else None,
+            norm_max=high if count else None)
         return self._scan
 
     def _nonfinite_error(self) -> InputError:
         bad = self.scan().nonfinite_rows
-        return self._err(f"{bad.size} of {self._rows.size} rows contain NaN or Inf (rows "
+        return self._err(f"{bad.size} of {self.n_selected} rows contain NaN or Inf (rows "
                          f"{_first_rows(bad)}); pass --drop-nonfinite to skip them.")
 
     def _zero_error(self) -> InputError:
         zero = self.scan().zero_rows
-        return self._err(f"{zero.size} of {self._rows.size} rows are all zero (rows "
+        return self._err(f"{zero.size} of {self.n_selected} rows are all zero (rows "
                          f"{_first_rows(zero)}); cosine geometry needs non-zero vectors.")
 
     def to_array(self, *, unit: bool = False, dtype=None, max_bytes: int | None = None
@@ -543,9 +612,9 @@ class EmbeddingSource:
         """All rows of the view in memory: ``(rows, X)``. For analyses that need the whole matrix
         (kNN candidates, small dumps); refuses when it would exceed ``max_bytes``."""
         dtype = np.dtype(dtype) if dtype is not None else self.compute_dtype
-        need = self._rows.size * self.d * dtype.itemsize
+        need = self.n_selected * self.d * dtype.itemsize
         if max_bytes is not None and need > max_bytes:
-            raise UsageError(f"{self.label}: this analysis needs the {self._rows.size} x {self.d} "
+            raise UsageError(f"{self.label}: this analysis needs the {self.n_selected} x {self.d} "
                              f"matrix in memory ({need / 2**30:.1f} GiB) which exceeds the "
                              f"budget; use --sample.")
         rows_parts, x_parts = [], []
@@ -582,10 +651,11 @@ class EmbeddingSource:
 @dataclass
 class ScanSummary:
     n_rows: int
-    nonfinite_rows: np.ndarray
-    zero_rows: np.ndarray
-    norms: np.ndarray  # norms of the finite rows
-    norm_rows: np.ndarray  # their original indices
+    nonfinite_rows: np.ndarray  # original indices
+    zero_rows: np.ndarray  # original indices (finite rows whose norm is 0)
+    norm_mean: float | None  # over the finite rows
+    norm_min: float | None
+    norm_max: float | None
 
 
 def open_h5(path: str) -> h5py.File:

@@ -26,6 +26,68 @@ def check_writable(path: str) -> None:
         raise UsageError(f"{path}: is a directory.")
 
 
+def input_path(text: str) -> str | None:
+    """The file an input argument names (``PATH[:DATASET]``, a corpus, ...), or None when it
+    names no existing file."""
+    if os.path.isfile(text):
+        return text
+    pos = text.find(":")
+    while pos != -1:
+        if pos and os.path.isfile(text[:pos]):
+            return text[:pos]
+        pos = text.find(":", pos + 1)
+    return None
+
+
+def _identity(path: str):
+    """(device, inode) of an existing file, following links; else its resolved path."""
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return os.path.realpath(path)
+
+
+def check_outputs(outputs: dict, inputs) -> None:
+    """Refuse, before any work, an output that is an input or another output.
+
+    ``outputs`` maps a name (the option, e.g. ``--html``) to a path; ``inputs`` are the input
+    arguments (``PATH[:DATASET]`` or plain paths; those naming no existing file are ignored).
+    Files are compared by device and inode, so a symlink or hardlink to an input is caught.
+    """
+    seen = {}
+    for text in inputs:
+        path = input_path(text) if text else None
+        if path is not None:
+            seen.setdefault(_identity(path), text)
+    claimed = {}
+    for name, path in outputs.items():
+        path = os.fspath(path)
+        check_writable(path)
+        ident = _identity(path)
+        if ident in seen:
+            raise UsageError(f"{name} {path}: is the input {seen[ident]} (the same file); writing "
+                             f"it would destroy the input, choose another path.")
+        real = os.path.realpath(path)
+        for key in (ident, real):
+            if key in claimed:
+                raise UsageError(f"{name} {path}: is also the {claimed[key]} output; give each "
+                                 f"output its own path.")
+        claimed[ident] = claimed[real] = name
+
+
+_PARTIAL: set = set()  # temporary files being written now (removed by a signal handler too)
+
+
+def remove_partial_outputs() -> None:
+    """Delete every temporary output still being written (the CLI's signal handler calls this
+    before it exits: a killed run leaves nothing behind)."""
+    for tmp in list(_PARTIAL):
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        _PARTIAL.discard(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str):
     """Yield a temporary path in the target's folder; rename it to ``path`` if the block succeeds."""
@@ -34,6 +96,7 @@ def atomic_path(path: str):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     os.close(fd)
+    _PARTIAL.add(tmp)
     try:
         yield tmp
         os.chmod(tmp, 0o644)
@@ -42,6 +105,8 @@ def atomic_path(path: str):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    finally:
+        _PARTIAL.discard(tmp)
 
 
 def jsonable(obj):

@@ -3,8 +3,10 @@
 - ``center``: x − μ.
 - ``normalize``: x / ‖x‖ (L2; zero rows are refused).
 - ``whiten``: BERT-whitening (Su et al. 2021), x̃ = (x − μ) U Λ^{-1/2} with Σ = U Λ Uᵀ the sample
-  covariance (ddof = 1), keeping the top ``components`` columns. Directions with eigenvalue below
-  ``1e-10 · λ_max`` cannot be whitened and are dropped (reported in the fitted parameters).
+  covariance (ddof = 1), keeping the top ``components`` columns. Directions with eigenvalue at or
+  below the numerical floor λ_max · d · ε (ε of the dtype the products were formed in: float32
+  for float16/32 dumps) are noise, and at most N − 1 directions exist once centred: these are
+  dropped, never scaled up (the output reports ``dropped_directions`` and the floor).
 - ``abtt``: all-but-the-top (Mu, Bhat & Viswanath 2018): subtract μ, then remove the projections
   on the top D principal directions of the *centred* vectors.
 
@@ -23,7 +25,15 @@ import numpy as np
 from geomkit.engine.moments import eigh_descending, streaming_moments
 from geomkit.errors import InputError, UsageError
 
-EIG_FLOOR = 1e-10
+
+
+def whiten_floor(eigenvalues: np.ndarray, dtype) -> float:
+    """Covariance eigenvalues at or below this are numerical noise: λ_max · d · ε(dtype), with
+    ε the machine epsilon of the dtype the products were formed in (float32 for float16/32
+    dumps). Rank-deficient data (N ≤ d, duplicated directions) put their null directions at
+    ~ε·λ_max, not at 0; whitening them would scale noise by 1/√ε."""
+    top = float(eigenvalues[0]) if eigenvalues.size else 0.0
+    return top * eigenvalues.size * float(np.finfo(np.dtype(dtype)).eps)
 
 
 @dataclass
@@ -36,20 +46,28 @@ class Step:
     def needs_fit(self) -> bool:
         return self.name in ("center", "whiten", "abtt")
 
-    def fit(self, moments) -> None:
+    def fit(self, moments, dtype=np.float64) -> None:
+        """Fit from ``moments`` of rows whose products were formed in ``dtype``."""
         if self.name == "center":
             self.params = {"mean": moments.mean}
         elif self.name == "whiten":
             values, vectors = eigh_descending(moments.cov())
-            keep = values > EIG_FLOOR * max(values[0], np.finfo(float).tiny)
+            floor = whiten_floor(values, dtype)
+            usable = min(int((values > floor).sum()), moments.n - 1)  # rank ≤ N − 1 once centred
+            if usable < 1:
+                raise InputError("the data have no direction with variance above the numerical "
+                                 f"floor {floor:.3g} (constant or all-zero rows): whitening "
+                                 "cannot scale them.")
             k = self.options.get("components")
-            if k is not None and k > int(keep.sum()):
-                raise UsageError(f"--components {k} exceeds the {int(keep.sum())} directions with "
-                                 f"non-zero variance; whitening cannot scale a zero-variance direction.")
-            k = int(keep.sum()) if k is None else k
+            if k is not None and k > usable:
+                raise UsageError(f"{k} whitened components were asked for, but only {usable} "
+                                 f"directions have variance above the numerical floor "
+                                 f"({floor:.3g}); whitening cannot scale the others.")
+            k = usable if k is None else k
             self.params = {"mean": moments.mean,
                            "matrix": vectors[:, :k] / np.sqrt(values[:k]),
-                           "eigenvalues": values}
+                           "eigenvalues": values,
+                           "floor": np.float64(floor), "usable": np.int64(usable)}
         elif self.name == "abtt":
             D = self.options["directions"]
             if D >= len(moments.mean):
@@ -79,7 +97,13 @@ class Step:
     def describe(self) -> dict:
         out = {"step": self.name, **self.options}
         if self.name == "whiten" and self.params:
-            out["components"] = int(self.params["matrix"].shape[1])
+            k = int(self.params["matrix"].shape[1])
+            out["components"] = k
+            if "usable" in self.params:  # stored since geomkit 0.1: older files lack it
+                d = int(self.params["eigenvalues"].size)
+                out["dropped_directions"] = d - k
+                out["below_floor"] = d - int(self.params["usable"])
+                out["eigenvalue_floor"] = float(self.params["floor"])
         return out
 
 
@@ -114,7 +138,10 @@ class Pipeline:
                 moments = streaming_moments(source, transform=self.apply_until(i, label=source.label),
                                             scatter=step.name != "center",
                                             progress=progress and f"{progress}: fit {step.name}")
-                step.fit(moments)
+                try:
+                    step.fit(moments, dtype=source.compute_dtype)
+                except InputError as exc:
+                    raise InputError(f"{source.label}: {exc}") from None
         return self
 
     def describe(self) -> list[dict]:

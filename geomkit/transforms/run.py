@@ -12,7 +12,7 @@ import numpy as np
 from geomkit import __version__
 from geomkit.errors import InputError, UsageError
 from geomkit.io.source import open_h5
-from geomkit.io.writers import EmbeddingWriter
+from geomkit.io.writers import EmbeddingWriter, check_outputs
 from geomkit.report.result import Result
 from geomkit.transforms import Pipeline
 
@@ -60,8 +60,7 @@ def load_pipeline(path: str) -> Pipeline:
 def transform_file(source, pipeline: Pipeline, out: str, *, dtype: str | None = None,
                    fit_from: str | None = None, progress: str | None = None) -> TransformResult:
     """Fit (unless ``fit_from``) and apply ``pipeline`` to ``source``, writing ``out``."""
-    if os.path.exists(out) and os.path.samefile(out, source.path):
-        raise UsageError(f"{out}: the output would overwrite the input; choose another path.")
+    check_outputs({"output": out}, [source.path] + ([fit_from] if fit_from else []))
     if fit_from is None:
         pipeline.fit(source, progress=progress)
     out_dtype = np.dtype(dtype) if dtype else (np.float64 if source.dtype == np.float64 else np.float32)

@@ -4,6 +4,7 @@ import json
 
 import h5py
 import numpy as np
+import pytest
 
 from conftest import file_digest, run_cli, run_json, write_h5
 
@@ -19,16 +20,23 @@ def test_info_describes_tree_dataset_metadata_and_stats(tmp_path, rng):
         g["ids"] = np.arange(50)
         g.attrs["name"] = "toy"
         f["model/labels"] = np.array(["a"] * 50, dtype=object).astype(h5py.string_dtype())
-    info = run_json("info", p)
+    quick = run_json("info", p)  # from the file's metadata only: no row is read
+    assert quick["scanned"] is False and "nonfinite_rows" not in quick
+    assert (quick["n"], quick["d"]) == (50, 6)
+    info = run_json("info", p, "--scan")
     assert info["dataset"] == "/model/embeddings"
     assert info["shape"] == [50, 6] and info["dtype"] == "float32"
     assert info["metadata"] == {"ids": "/model/ids", "labels": "/model/labels"}
     assert (info["n"], info["d"], info["nonfinite_rows"], info["zero_rows"]) == (50, 6, 1, 1)
     assert info["first_nonfinite_rows"] == [3] and info["first_zero_rows"] == [7]
+    finite = np.delete(x, 3, axis=0).astype(np.float64)
+    norms = np.linalg.norm(finite, axis=1)
+    assert info["norm_mean"] == pytest.approx(norms.mean(), rel=1e-6)
+    assert (info["norm_min"], info["norm_max"]) == (0.0, pytest.approx(norms.max(), rel=1e-6))
     entry = next(e for e in info["tree"] if e["path"] == "/model/embeddings")
     assert entry["chunks"] == [10, 6]
     assert next(e for e in info["tree"] if e["path"] == "/model")["attrs"] == {"name": "toy"}
-    table = run_cli("info", p, "--format", "table", check_code=0).stdout
+    table = run_cli("info", p, "--scan", "--format", "table", check_code=0).stdout
     assert "/model/embeddings" in table and "NaN/Inf" in table
 
 
@@ -59,7 +67,11 @@ def test_transform_whiten_output_file(tmp_path, rng):
     with h5py.File(out) as f:
         y = f["embeddings"][0:3000].astype(np.float64)
         assert f["ids"].asstr()[5] == "i5" and f["counts"][10] == 10 and "texts" in f and "labels" in f
-        assert json.loads(f.attrs["steps"])[1] == {"step": "whiten", "components": 6}
+        whiten = json.loads(f.attrs["steps"])[1]
+        assert {k: whiten[k] for k in ("step", "components", "dropped_directions",
+                                       "below_floor")} == {"step": "whiten", "components": 6,
+                                                           "dropped_directions": 2,
+                                                           "below_floor": 0}
         assert f.attrs["source"].endswith("in.h5") and f.attrs["geomkit_version"]
         assert "geomkit_transform" in f
     np.testing.assert_allclose(np.cov(y, rowvar=False), np.eye(6), atol=2e-5)

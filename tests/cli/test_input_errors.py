@@ -114,4 +114,4 @@ def test_usage_errors_exit_2(tmp_path, rng):
     assert run_cli("transform", flat, "-o", tmp_path / "o.h5", "--center", "--layer", "1").returncode == 2
     assert run_cli("info", flat, "--dims", "x").returncode == 2
     proc = run_cli("transform", flat, "-o", flat, "--center")
-    assert proc.returncode == 2 and "overwrite the input" in proc.stderr
+    assert proc.returncode == 2 and "is the input" in proc.stderr

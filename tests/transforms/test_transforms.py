@@ -6,7 +6,7 @@ import pytest
 
 from conftest import write_h5
 from geomkit import open_source
-from geomkit.errors import UsageError
+from geomkit.errors import InputError, UsageError
 from geomkit.transforms import Pipeline, Step, parse_steps
 
 
@@ -65,8 +65,40 @@ def test_whiten_rank_deficient_drops_null_directions(tmp_path, rng):
     y = _fit_apply(p, parse_steps([("whiten", True)], None))
     assert y.shape[1] == 3
     np.testing.assert_allclose(np.cov(y, rowvar=False), np.eye(3), atol=1e-8)
-    with open_source(str(p)) as src, pytest.raises(UsageError, match="exceeds the 3 directions"):
+    with open_source(str(p)) as src, pytest.raises(UsageError, match="only 3 directions"):
         parse_steps([("whiten", True)], 5).fit(src)
+
+
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+def test_whiten_keeps_at_most_rank_directions_and_never_scales_noise(tmp_path, rng, dtype):
+    """10 × 64 has rank 9 once centred: the other 55 eigenvalues are round-off (~1e-8 of the top
+    in float32) and must not be whitened (they used to be kept: std ≈ 2000 on new data)."""
+    x = rng.standard_normal((10, 64)).astype(dtype)
+    p = write_h5(tmp_path / "small.h5", x)
+    pipe = parse_steps([("whiten", True)], None)
+    with open_source(str(p)) as src:
+        pipe.fit(src)
+    described = pipe.describe()[0]
+    assert described["components"] == 9 and described["dropped_directions"] == 55
+    new = rng.standard_normal((2000, 64)).astype(dtype)
+    y = pipe.apply(new)
+    assert y.shape == (2000, 9)
+    # the kept directions carry real variance: new data from the same law stays O(1)
+    assert np.abs(y).max() < 50 and y.std(axis=0).max() < 5
+
+
+def test_whiten_floor_is_relative_to_the_dtype():
+    from geomkit.transforms import whiten_floor
+    lam = np.array([4.0, 1.0, 1e-9])
+    assert whiten_floor(lam, np.float32) == pytest.approx(4.0 * 3 * np.finfo(np.float32).eps)
+    assert whiten_floor(lam, np.float64) == pytest.approx(4.0 * 3 * np.finfo(np.float64).eps)
+    assert 1e-9 < whiten_floor(lam, np.float32) and 1e-9 > whiten_floor(lam, np.float64)
+
+
+def test_whiten_constant_data_is_an_input_error(tmp_path):
+    p = write_h5(tmp_path / "const.h5", np.ones((20, 5)))
+    with open_source(str(p)) as src, pytest.raises(InputError, match="const.h5.*no direction"):
+        parse_steps([("whiten", True)], None).fit(src)
 
 
 def test_pipeline_save_load_roundtrip(tmp_path, rng):
