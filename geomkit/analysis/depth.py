@@ -190,6 +190,7 @@ class DepthResult(Result):
         out.update({k: self.test.get(k) for k in keys})
         out["ref_mean_direction_norm"] = self.ref_mean_direction_norm
         out["weak_mean_direction"] = bool(self.ref_mean_direction_norm < WEAK_DIRECTION)
+        out["n_dropped"] = self.n_dropped
         return out
 
     def _frame(self, which: str):

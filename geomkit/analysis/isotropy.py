@@ -47,6 +47,9 @@ def isoscore_from_eigenvalues(eigenvalues: np.ndarray) -> float:
     n = lam.size
     if n < 2:
         return float("nan")
+    top = lam.max()
+    if top > 0:
+        lam = lam / top  # scale-free; squares of eigenvalues near 1e160+ would overflow
     norm = np.linalg.norm(lam)
     if norm == 0:
         return float("nan")
@@ -215,6 +218,7 @@ class IsotropyResult(Result):
 
     def to_dict(self) -> dict:
         out = self.values()
+        out["n_dropped"] = self.n_dropped
         if self.after is not None:
             out["after_transform"] = {"transform": self.transform, **self.after.values()}
         return out

@@ -94,6 +94,7 @@ class NormsResult(Result):
     ids: np.ndarray = field(repr=False, default=None)
     texts: np.ndarray = field(repr=False, default=None)
     imbalance: float | None = None
+    n_dropped: int = 0
     label: str = ""
     command: str = "norms"
 
@@ -102,7 +103,7 @@ class NormsResult(Result):
         return f"geomkit norms {self.label}".strip()
 
     def to_dict(self):
-        out = {"n": self.summary["n"], "d": self.d}
+        out = {"n": self.summary["n"], "d": self.d, "n_dropped": self.n_dropped}
         out.update({k: v for k, v in self.summary.items() if k != "n"})
         names = self.ids if self.ids is not None else self.rows
         out["min_id"] = str(names[int(np.argmin(self.norms))])
@@ -172,7 +173,9 @@ class NormsResult(Result):
 
     def notes(self):
         s = self.summary
-        notes = [f"norms {s['mean']:.4g} ± {s['std']:.3g} (cv {s['cv']:.3f}); {s['n_outliers']} robust "
+        notes = [f"{self.n_dropped} rows with NaN/Inf were skipped (--drop-nonfinite)."] \
+            if self.n_dropped else []
+        notes += [f"norms {s['mean']:.4g} ± {s['std']:.3g} (cv {s['cv']:.3f}); {s['n_outliers']} robust "
                  f"outliers (|norm − median| > {MAD_RULE}·1.4826·MAD)." if s["cv"] is not None else
                  "all norms are zero."]
         if s["cv"] is not None and s["cv"] < 1e-4:
@@ -196,7 +199,8 @@ def compute_norms(source, *, groups: np.ndarray | None = None, counts: np.ndarra
     meta = source.metadata
     result = NormsResult(summary=norm_summary(norms), d=source.d, rows=rows, norms=norms,
                          ids=None if meta.ids is None else meta.ids[rows],
-                         texts=None if meta.texts is None else meta.texts[rows], label=source.label)
+                         texts=None if meta.texts is None else meta.texts[rows], label=source.label,
+                         n_dropped=int(source.n_dropped or 0))
     if groups is not None:
         g = np.asarray([str(v) for v in groups[rows]], dtype=object)
         overall = norms.mean()

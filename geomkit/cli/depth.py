@@ -6,14 +6,11 @@ import numpy as np
 import geomkit.report.figures_depth  # noqa: F401  (registers the HTML figures)
 from geomkit.analysis.depth import DEPTHS, compute_depth
 from geomkit.cli.options import input_options, output_options
-from geomkit.errors import InputError, UsageError
+from geomkit.errors import UsageError
 
 
 def _split(source, by: str, ref_value: str, test_value: str):
-    values = getattr(source.metadata, by, None) if by in ("labels", "ids") else None
-    if values is None:
-        raise InputError(f"{source.label}: no '{by}' metadata to split by (give --labels NAME).")
-    values = np.asarray([str(v) for v in values], dtype=object)
+    values = source.metadata.class_labels(source.path)
     present = sorted(set(values[source.rows]))
     parts = []
     for name, value in (("REF", ref_value), ("TEST", test_value)):

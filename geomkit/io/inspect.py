@@ -35,8 +35,13 @@ def file_tree(f: h5py.File) -> list[dict]:
                 continue
             try:
                 obj = group.get(name)
-            except (KeyError, OSError):
-                rows.append({"path": path, "kind": "broken link"})
+            except (KeyError, OSError, ValueError):
+                obj = None
+            if obj is None:  # a soft link to nowhere (or an unreadable object)
+                entry = {"path": path, "kind": "broken link"}
+                if isinstance(link, h5py.SoftLink):
+                    entry["target"] = link.path
+                rows.append(entry)
                 continue
             attrs = {k: _attr_repr(v) for k, v in obj.attrs.items()}
             if isinstance(obj, h5py.Group):

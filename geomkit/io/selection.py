@@ -68,6 +68,9 @@ def resolve_dataset(f: h5py.File, path: str, dataset: str | None) -> str:
     """Return the absolute dataset name to analyse in the open file ``f``."""
     if dataset is not None:
         return dataset
+    link = f.get(DEFAULT_DATASET, getlink=True)
+    if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+        return "/" + DEFAULT_DATASET  # the reader says where the link goes, or why it fails
     if DEFAULT_DATASET in f and isinstance(f.get(DEFAULT_DATASET), h5py.Dataset):
         return "/" + DEFAULT_DATASET
     candidates = _float_datasets(f)

@@ -163,13 +163,23 @@ class EmbeddingSource:
         parts = [p for p in name.split("/") if p]
         group = self._file
         for i, part in enumerate(parts):
-            if part not in group:
-                return
             link = group.get(part, getlink=True)
-            if isinstance(link, h5py.ExternalLink) and not self.allow_external:
-                raise InputError(
-                    f"{self.path}:{name}: '/{'/'.join(parts[:i + 1])}' is an external link to "
-                    f"{link.filename}:{link.path}; refused (pass --allow-external to follow it).")
+            if link is None:
+                return
+            here = "/" + "/".join(parts[:i + 1])
+            if isinstance(link, h5py.ExternalLink):
+                if not self.allow_external:
+                    raise InputError(
+                        f"{self.path}:{name}: '{here}' is an external link to "
+                        f"{link.filename}:{link.path}; refused (pass --allow-external to follow "
+                        f"it).")
+                if _dangling(group, part):
+                    raise InputError(f"{self.path}:{name}: '{here}' is an external link to "
+                                     f"{link.filename}:{link.path}, which cannot be opened "
+                                     f"(missing file or object).")
+            elif isinstance(link, h5py.SoftLink) and _dangling(group, part):
+                raise InputError(f"{self.path}:{name}: '{here}' is a soft link to {link.path}, "
+                                 f"which does not exist in the file.")
             if i < len(parts) - 1:
                 group = group.get(part)
 
@@ -186,7 +196,10 @@ class EmbeddingSource:
             raise self._err(f"stores its data in external files ({ds.external[0][0]}); "
                             f"refused (pass --allow-external).")
         kind = ds.dtype.kind
-        if kind != "f" or ds.dtype.itemsize not in (2, 4, 8):
+        if kind == "f" and ds.dtype.itemsize not in (2, 4, 8):
+            raise self._err(f"has extended-precision float dtype {ds.dtype}; geomkit reads "
+                            f"float16, float32 or float64 vectors (convert it, e.g. to float64).")
+        if kind != "f":
             what = {"i": "integer", "u": "unsigned integer", "c": "complex", "S": "string",
                     "O": "string", "V": "compound", "b": "boolean"}.get(kind, "non-float")
             raise self._err(f"has {what} dtype {ds.dtype}; geomkit needs floating-point vectors "
@@ -237,6 +250,27 @@ class EmbeddingSource:
             setattr(meta, kind, values)
             meta.names[kind] = obj.name
         return meta
+
+    def read_aligned(self, name: str, what: str) -> tuple[np.ndarray, str]:
+        """A 1-D dataset with one value per row of the embeddings (``what`` names its use in
+        messages), resolved like the metadata: relative to the embeddings' group, or absolute.
+        Returns ``(values, "file:/dataset")``."""
+        parent = self._dset.parent
+        try:
+            obj = self._file.get(name) if name.startswith("/") else parent.get(name)
+        except (OSError, KeyError, ValueError):
+            obj = None
+        if not isinstance(obj, h5py.Dataset) or obj.ndim != 1:
+            raise InputError(f"{self.path}: no 1-D dataset '{name}' for {what} "
+                             f"(looked in {parent.name}).")
+        where = f"{self.path}:{obj.name}"
+        if obj.shape[0] != self.n_total:
+            raise InputError(f"{where}: has {obj.shape[0]} entries but {self.dataset} has "
+                             f"{self.n_total} rows; {what} must align row by row.")
+        try:
+            return _decode(np.asarray(obj[0:obj.shape[0]])), where
+        except OSError as exc:
+            raise InputError(f"{where}: cannot be read ({_short(exc)}).") from None
 
     def _check_layer(self, layer):
         if self.n_layers is None:
@@ -673,6 +707,14 @@ def open_h5(path: str) -> h5py.File:
     except OSError as exc:
         raise InputError(f"{path}: cannot be opened as HDF5; the file may be truncated or "
                          f"corrupt ({_short(exc)}).") from None
+
+
+def _dangling(group, name: str) -> bool:
+    """A soft or external link in ``group`` whose target cannot be reached."""
+    try:
+        return group.get(name) is None
+    except (KeyError, OSError, ValueError):
+        return True
 
 
 def _short(exc: BaseException) -> str:

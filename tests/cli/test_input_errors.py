@@ -1,6 +1,8 @@
 """Every bad-input case through the installed ``geomkit`` command: exit code 3, one sentence naming
 the file, dataset and problem, no traceback, and the input file's bytes unchanged."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -115,3 +117,83 @@ def test_usage_errors_exit_2(tmp_path, rng):
     assert run_cli("info", flat, "--dims", "x").returncode == 2
     proc = run_cli("transform", flat, "-o", flat, "--center")
     assert proc.returncode == 2 and "is the input" in proc.stderr
+
+
+def test_extended_precision_float_is_named_as_such(tmp_path):
+    p = write_h5(tmp_path / "ld.h5", np.ones((5, 3), dtype=np.longdouble))
+    if h5py.File(p)["embeddings"].dtype.itemsize in (2, 4, 8):  # platforms without float128
+        return
+    _expect_input_error(p, p, match=["extended-precision float dtype", "float64"])
+
+
+def test_dangling_links_are_named(tmp_path, rng):
+    soft = tmp_path / "soft.h5"
+    with h5py.File(soft, "w") as f:
+        f["embeddings"] = h5py.SoftLink("/nowhere")
+    _expect_input_error(soft, soft, match=["soft link to /nowhere", "does not exist"])
+    ext = tmp_path / "ext.h5"
+    with h5py.File(ext, "w") as f:
+        f["embeddings"] = h5py.ExternalLink("missing.h5", "/embeddings")
+    _expect_input_error(ext, ext, match=["external link to missing.h5:/embeddings", "--allow-external"])
+    _expect_input_error(ext, ext, "--allow-external", match=["missing.h5", "cannot be opened"])
+    # a broken link elsewhere in the file: info lists it, the analysis works
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["embeddings"] = rng.standard_normal((6, 3))
+        f["ids"] = h5py.SoftLink("/gone")
+    info = run_cli("info", other, "--json", check_code=0).stdout
+    assert '"kind": "broken link"' in info and '"target": "/gone"' in info
+
+
+@pytest.mark.parametrize("cmd", ["isotropy", "norms", "depth"])
+def test_dropped_rows_are_counted_in_the_json(tmp_path, rng, cmd):
+    x = rng.standard_normal((30, 4))
+    x[[1, 5, 6], 2] = np.nan
+    p = write_h5(tmp_path / "nan.h5", x)
+    out = run_cli(cmd, p, "--drop-nonfinite", "--json", check_code=0).stdout
+    assert '"n_dropped": 3' in out
+
+
+def test_float_labels_are_refused_as_classes(tmp_path, rng):
+    x = rng.standard_normal((20, 4))
+    p = write_h5(tmp_path / "fl.h5", x, labels=rng.random(20), year=rng.random(20))
+    _expect_input_error(p, p, "--labels", "labels", cmd="norms", match=["fl.h5:/labels", "float"])
+    _expect_input_error(p, p, "--group-by", "year", cmd="norms", match=["fl.h5:/year", "float"])
+    _expect_input_error(p, p, "--split-by", "labels", "--ref", "0.1", "--test", "0.2", cmd="depth",
+                        match=["fl.h5:/labels", "float"])
+    ok = write_h5(tmp_path / "int.h5", x, labels=np.arange(20) % 2)
+    out = run_cli("norms", ok, "--labels", "labels", "--json", check_code=0).stdout
+    assert '"group": "0"' in out and '"group": "1"' in out
+
+
+def test_zero_rows_refused_by_cosine_measures(tmp_path, rng):
+    x = rng.standard_normal((200, 8))
+    x[[3, 50]] = 0
+    p = write_h5(tmp_path / "zeros.h5", x)
+    for cmd in ("isotropy", "depth"):
+        _expect_input_error(p, p, cmd=cmd, match=["2 of 200 rows are all zero", "rows 3, 50"])
+    # norms are defined for zero rows: counted, not refused
+    assert '"n_zero": 2' in run_cli("norms", p, "--json", check_code=0).stdout
+
+
+@pytest.mark.parametrize("dtype,scale", [("f4", 1e30), ("f4", 1e-40), ("f4", 1e18), ("f8", 1e120)])
+def test_extreme_finite_magnitudes_give_the_unscaled_geometry(tmp_path, rng, dtype, scale):
+    """Products of float32 values near 1e30 overflow and squares of 1e-40 underflow: the blocks are
+    widened to float64, so every scale-free measure equals the one of the unscaled data
+    (partition isotropy, Σ exp(cᵀx) over raw vectors, is not scale-free)."""
+    x = rng.standard_normal((300, 12))
+    ref = write_h5(tmp_path / "ref.h5", x.astype(dtype))
+    p = write_h5(tmp_path / "scaled.h5", (x * scale).astype(dtype))
+    a = json.loads(run_cli("isotropy", ref, "--json", check_code=0).stdout)
+    b = json.loads(run_cli("isotropy", p, "--json", check_code=0).stdout)
+    for key in ("isoscore", "avg_cosine", "effective_rank", "uniformity", "mean_norm_ratio"):
+        assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
+    n = json.loads(run_cli("norms", p, "--json", check_code=0).stdout)
+    assert n["mean"] == pytest.approx(np.linalg.norm((x * scale).astype(dtype).astype(float), axis=1).mean(),
+                                      rel=1e-5)
+
+
+def test_squares_beyond_float64_are_refused(tmp_path, rng):
+    p = write_h5(tmp_path / "huge.h5", rng.standard_normal((20, 4)) * 1e200)
+    for cmd in ("isotropy", "norms", "transform"):
+        _expect_input_error(p, p, cmd=cmd, match=["too large", "overflow float64"])
