@@ -31,6 +31,7 @@ from geomkit.engine.moments import (MomentAccumulator, RowStatAccumulator, eigh_
 from geomkit.errors import UsageError
 from geomkit.report.result import Result, flatten
 
+DEFAULT_ZETA = 0.2  # IsoScore*'s shrinkage when none is given (Rudman & Eickhoff 2024)
 UNIFORMITY_T = 2.0
 UNIFORMITY_MAX_N = 10_000
 COSINE_BINS = np.linspace(-1.0, 1.0, 101)
@@ -325,7 +326,7 @@ def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, p
 
     iso = isoscore_from_eigenvalues(lam)
     if zeta is None and n < d:
-        zeta = 0.2
+        zeta = DEFAULT_ZETA
     star = None
     if zeta is not None:
         if c0 is not None and c0.shape != cov.shape:

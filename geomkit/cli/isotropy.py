@@ -3,9 +3,10 @@
 import click
 
 import geomkit.report.figures_isotropy  # noqa: F401  (registers the HTML figures)
-from geomkit.analysis.isotropy import UNIFORMITY_MAX_N, compute_isotropy
+from geomkit.analysis.isotropy import DEFAULT_ZETA, UNIFORMITY_MAX_N, compute_isotropy
 from geomkit.cli.options import input_options, output_options
 from geomkit.engine.moments import streaming_moments
+from geomkit.errors import UsageError
 from geomkit.transforms import Pipeline, Step
 
 
@@ -18,7 +19,8 @@ def _pipeline(name: str, d: int) -> Pipeline:
 @click.command("isotropy")
 @click.argument("input", metavar="INPUT")
 @click.option("--zeta", type=click.FloatRange(0, 1), metavar="Z",
-              help="IsoScore* shrinkage toward --c0 (default: only when N < d, with 0.2).")
+              help=f"IsoScore* shrinkage toward --c0 (default: {DEFAULT_ZETA} when N < d or a "
+                   f"--c0 file is given; otherwise IsoScore* is not computed).")
 @click.option("--c0", default="identity", show_default=True, metavar="identity|FILE",
               help="IsoScore* target: identity, or the covariance of a (larger) dump PATH[:DATASET].")
 @click.option("--transform", "transform_name", type=click.Choice(["center", "whiten", "abtt"]),
@@ -29,20 +31,27 @@ def _pipeline(name: str, d: int) -> Pipeline:
 @output_options
 def command(input, zeta, c0, transform_name, uniformity_max, inputs, output):
     """Isotropy of INPUT: IsoScore, IsoScore*, avg cosine, partition isotropy, effective rank, ..."""
-    c0_matrix, c0_label = None, "identity"
-    if c0 != "identity":
-        with inputs.open(c0) as ref:
-            c0_matrix, c0_label = streaming_moments(ref, progress="covariance of --c0").cov(), ref.label
-
     def compute(view):
         transform = None
         if transform_name:
             transform = _pipeline(transform_name, view.d).fit(view).apply
-        return compute_isotropy(view, zeta=zeta, c0=c0_matrix, c0_label=c0_label,
+        # a prefix's covariance is the leading block of the full one (--dims sweeps)
+        c0_view = None if c0_matrix is None else c0_matrix[:view.d, :view.d]
+        return compute_isotropy(view, zeta=zeta, c0=c0_view, c0_label=c0_label,
                                 uniformity_max_n=uniformity_max, seed=inputs.seed,
                                 transform=transform, transform_name=transform_name,
                                 progress="isotropy")
 
     with inputs.open(input) as source:
+        c0_matrix, c0_label = None, "identity"
+        if c0 != "identity":
+            with inputs.open(c0) as ref:
+                if ref.d != source.d:  # checked before any pass over either file
+                    raise UsageError(f"--c0 {ref.label} has {ref.d} dimensions, {source.label} "
+                                     f"{source.d}.")
+                c0_matrix = streaming_moments(ref, progress="covariance of --c0").cov()
+                c0_label = ref.label
+            if zeta is None:  # a target was given: IsoScore* is wanted whatever N and d
+                zeta = DEFAULT_ZETA
         result = inputs.run(source, compute)
     output.emit(result, source_label=input)

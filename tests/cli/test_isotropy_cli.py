@@ -50,3 +50,27 @@ def test_html_and_per_item(tmp_path, rng):
     assert "<script>alert(1)</script>" not in page and "eigenvalue spectrum" in page.lower()
     lines = per.read_text().splitlines()
     assert lines[0] == "row,id,conformity,norm" and len(lines) == 101
+
+
+def test_c0_file_acts_for_every_view_and_is_checked_before_any_pass(tmp_path):
+    """--c0 FILE asks for IsoScore* (ζ = 0.2 unless given) even when N ≥ d, and a --dims sweep
+    shrinks each prefix toward the leading block of the target covariance."""
+    from geomkit.analysis.isotropy import isoscore_of_covariance
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, 6)) * np.array([3.0, 2.0, 1.0, 1.0, 0.5, 0.2])
+    ref = rng.standard_normal((800, 6)) @ rng.standard_normal((6, 6))
+    p = write_h5(tmp_path / "x.h5", x)
+    c0 = write_h5(tmp_path / "c0.h5", ref)
+    cov, target = np.cov(x, rowvar=False), np.cov(ref, rowvar=False)
+    out = run_json("isotropy", p, "--c0", c0)
+    assert out["isoscore_star"] == pytest.approx(isoscore_of_covariance(0.8 * cov + 0.2 * target),
+                                                 rel=1e-9)
+    sweep = run_json("isotropy", p, "--c0", c0, "--dims", "3,6", "--zeta", "0.5")
+    first = sweep["dims"][0]
+    assert first["dims"] == 3
+    assert first["isoscore_star"] == pytest.approx(
+        isoscore_of_covariance(0.5 * cov[:3, :3] + 0.5 * target[:3, :3]), rel=1e-9)
+    wrong = write_h5(tmp_path / "wrong.h5", rng.standard_normal((50, 5)))
+    proc = run_cli("isotropy", p, "--c0", wrong)
+    assert proc.returncode == 2 and "5 dimensions" in proc.stderr
