@@ -1,5 +1,5 @@
-"""One self-contained HTML page per result: plotly.js inlined (works with no network), every user
-string escaped."""
+"""One self-contained HTML page per result: plotly.js inlined (works with no network) when the page
+has a figure, every user string escaped."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
 max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
+.table-wrap{overflow-x:auto;max-width:100%;margin:.5em 0}
+table{border-collapse:collapse;font-size:.9em;margin:0}
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top;max-width:40em}
 th{background:#f5f5f5}.num{text-align:right;font-variant-numeric:tabular-nums}
 .notes li{margin:.3em 0}.meta{color:#666;font-size:.85em}
@@ -39,7 +40,15 @@ def frame_html(frame, max_rows: int = 200) -> str:
     body = []
     for row in frame.head(max_rows).itertuples(index=False):
         body.append("<tr>" + "".join(_cell(jsonable(v)) for v in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    more = ""
+    if len(frame) > max_rows:
+        more = f'<p class="meta">first {max_rows} of {len(frame)} rows</p>'
+    return _wrap(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>") + more
+
+
+def _wrap(table: str) -> str:
+    """Wide tables scroll sideways inside the page instead of being cut off at its edge."""
+    return f'<div class="table-wrap">{table}</div>'
 
 
 def render_html(result: Result, *, source_label: str = "") -> str:
@@ -59,8 +68,9 @@ def render_html(result: Result, *, source_label: str = "") -> str:
     if notes:
         parts.append('<h2>Reading</h2><ul class="notes">'
                      + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
-    parts.append(f"<h2>Summary</h2><table>{summary}</table>")
-    for fig in build_figures(result):
+    parts.append(f"<h2>Summary</h2>{_wrap(f'<table>{summary}</table>')}")
+    figures = build_figures(result)
+    for fig in figures:
         # to_html escapes "</" inside the JSON it embeds, so texts cannot close the script tag
         parts.append(pio.to_html(fig, include_plotlyjs=False, full_html=False,
                                  config={"displaylogo": False}))
@@ -68,9 +78,10 @@ def render_html(result: Result, *, source_label: str = "") -> str:
         frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
         parts.append(f"<h2>{html.escape(title)}</h2>{frame_html(frame)}")
     title = html.escape(f"geomkit {result.command}: {source_label}")
+    # plotly.js (~4.8 MB) only on pages that draw something
+    script = f'<script type="text/javascript">{get_plotlyjs()}</script>' if figures else ""
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
-            f"<style>{_STYLE}</style><script type=\"text/javascript\">{get_plotlyjs()}</script>"
-            f"</head><body>{''.join(parts)}</body></html>")
+            f"<style>{_STYLE}</style>{script}</head><body>{''.join(parts)}</body></html>")
 
 
 def write_html(path: str, result: Result, *, source_label: str = "") -> None:
