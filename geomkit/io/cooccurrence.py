@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from geomkit.errors import InputError
+from geomkit.io.guarded import read_values
 from geomkit.io.writers import atomic_path
 
 
@@ -48,7 +49,7 @@ def read_cooccurrence(path: str) -> Cooccurrence:
                                     f["indptr"][0:f["indptr"].shape[0]]), shape=shape)
         except ValueError as exc:
             raise InputError(f"{path}: inconsistent CSR datasets ({exc}).") from None
-        vocab = _decode(np.asarray(f["vocab"][0:f["vocab"].shape[0]]))
+        vocab = _decode(read_values(f["vocab"], f"{path}:/vocab"))
         counts = np.asarray(f["counts"][0:f["counts"].shape[0]], dtype=np.float64)
         window = int(f.attrs["window"]) if "window" in f.attrs else None
         n_tokens = int(f.attrs["n_tokens"]) if "n_tokens" in f.attrs else int(counts.sum())

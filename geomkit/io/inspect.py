@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 
 from geomkit.errors import InputError
+from geomkit.io.guarded import run_guarded
 from geomkit.report.result import Result
 
 
@@ -21,12 +22,42 @@ def _attr_repr(value) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
+MAX_TREE_ROWS = 10_000
+
+
+def _attrs(obj) -> dict:
+    """Attribute name -> short text; an attribute that cannot be read says so."""
+    out = {}
+    try:
+        names = list(obj.attrs.keys())
+    except (OSError, KeyError, ValueError, RuntimeError):
+        return {"(attributes)": "unreadable"}
+    for name in names[:100]:
+        try:
+            out[name] = _attr_repr(obj.attrs[name])
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError):
+            out[name] = "unreadable"
+    if len(names) > 100:
+        out["…"] = f"{len(names) - 100} more attributes"
+    return out
+
+
 def file_tree(f: h5py.File) -> list[dict]:
-    """Groups, datasets and links of a file, without following links out of the file."""
+    """Groups, datasets and links of a file, without following links out of the file. A group
+    reached again (HDF5 allows hard links to a parent: cycles) is listed once, as a link to where
+    it was first seen; at most :data:`MAX_TREE_ROWS` entries are listed."""
     rows: list[dict] = []
+    seen = {hash(f.id): "/"}
 
     def visit(group: h5py.Group, prefix: str) -> None:
-        for name in group:
+        try:
+            names = list(group)
+        except (KeyError, OSError, ValueError, RuntimeError):
+            rows.append({"path": prefix or "/", "kind": "unreadable group"})
+            return
+        for name in names:
+            if len(rows) >= MAX_TREE_ROWS:
+                return
             path = f"{prefix}/{name}"
             link = group.get(name, getlink=True)
             if isinstance(link, h5py.ExternalLink):
@@ -43,8 +74,13 @@ def file_tree(f: h5py.File) -> list[dict]:
                     entry["target"] = link.path
                 rows.append(entry)
                 continue
-            attrs = {k: _attr_repr(v) for k, v in obj.attrs.items()}
+            attrs = _attrs(obj)
             if isinstance(obj, h5py.Group):
+                key = hash(obj.id)
+                if key in seen:
+                    rows.append({"path": path, "kind": "link to group", "target": seen[key]})
+                    continue
+                seen[key] = path
                 rows.append({"path": path, "kind": "group", "attrs": attrs})
                 visit(obj, path)
             else:
@@ -134,8 +170,8 @@ def inspect_file(spec: str, open_view, *, scan: bool = False) -> InfoResult:
     selection = parse_selection(spec)
     f = open_h5(selection.path)
     try:
-        tree = file_tree(f)
-        root_attrs = {k: _attr_repr(v) for k, v in f.attrs.items()}
+        # attributes are variable-length strings more often than not: read in a guarded child
+        tree, root_attrs = run_guarded(lambda: (file_tree(f), _attrs(f)), selection.path)
     finally:
         f.close()
     result = InfoResult(file=selection.path, root_attrs=root_attrs, tree=tree, dataset=None)

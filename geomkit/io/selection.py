@@ -47,16 +47,26 @@ def parse_selection(text: str) -> Selection:
 def _float_datasets(f: h5py.File) -> list[tuple[str, tuple, str]]:
     """All 2-D/3-D floating datasets reachable without leaving the file."""
     found: list[tuple[str, tuple, str]] = []
+    seen = {hash(f.id)}  # a group hard-linked under itself is visited once (cycles are legal)
 
     def visit(group: h5py.Group, prefix: str) -> None:
-        for name in group:
-            link = group.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
+        try:
+            names = list(group)
+        except (KeyError, OSError, ValueError, RuntimeError):
+            return
+        for name in names:
+            try:
+                link = group.get(name, getlink=True)
+                if isinstance(link, h5py.ExternalLink):
+                    continue
+                obj = group.get(name)
+            except (KeyError, OSError, ValueError, RuntimeError):
                 continue
-            obj = group.get(name)
             full = f"{prefix}/{name}"
             if isinstance(obj, h5py.Group):
-                visit(obj, full)
+                if hash(obj.id) not in seen:
+                    seen.add(hash(obj.id))
+                    visit(obj, full)
             elif isinstance(obj, h5py.Dataset) and obj.ndim in (2, 3) and obj.dtype.kind == "f":
                 found.append((full, obj.shape, str(obj.dtype)))
 

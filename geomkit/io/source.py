@@ -21,6 +21,7 @@ import numpy as np
 
 from geomkit.engine.kernels import RowSweep, row_sq_norms, row_sweep
 from geomkit.errors import InputError, UsageError
+from geomkit.io.guarded import read_values
 from geomkit.io.selection import Selection, parse_selection, resolve_dataset
 
 _NO_ROWS = np.empty(0, dtype=np.int64)
@@ -236,10 +237,10 @@ class EmbeddingSource:
                 raise InputError(f"{label}: has {obj.shape[0]} {kind} but {self.dataset} has "
                                  f"{self._dset.shape[0]} rows; metadata must align row by row.")
             try:
-                values = obj[0:obj.shape[0]]
+                values = read_values(obj, label)
             except OSError as exc:
                 raise InputError(f"{label}: cannot be read ({_short(exc)}).") from None
-            values = _decode(np.asarray(values))
+            values = _decode(values)
             if kind == "counts":
                 if values.dtype.kind not in "iuf":
                     raise InputError(f"{label}: counts must be numeric, found {obj.dtype}.")
@@ -268,7 +269,7 @@ class EmbeddingSource:
             raise InputError(f"{where}: has {obj.shape[0]} entries but {self.dataset} has "
                              f"{self.n_total} rows; {what} must align row by row.")
         try:
-            return _decode(np.asarray(obj[0:obj.shape[0]])), where
+            return _decode(read_values(obj, where)), where
         except OSError as exc:
             raise InputError(f"{where}: cannot be read ({_short(exc)}).") from None
 

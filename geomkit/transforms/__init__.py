@@ -24,6 +24,7 @@ import numpy as np
 
 from geomkit.engine.moments import eigh_descending, streaming_moments
 from geomkit.errors import InputError, UsageError
+from geomkit.io.guarded import run_guarded
 
 
 
@@ -164,8 +165,8 @@ class Pipeline:
     @classmethod
     def load(cls, group, where: str) -> "Pipeline":
         try:
-            specs = json.loads(group.attrs["steps"])
-        except (KeyError, ValueError):
+            specs = json.loads(run_guarded(lambda: _text(group.attrs["steps"]), where))
+        except (KeyError, ValueError, TypeError):
             raise InputError(f"{where}: has no geomkit transform parameters (steps attribute).") from None
         steps = []
         for i, spec in enumerate(specs):
@@ -179,6 +180,10 @@ class Pipeline:
                 raise InputError(f"{where}: step {i} ({name}) has no fitted parameters.")
             steps.append(step)
         return cls(steps)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def parse_steps(pairs: list[tuple[str, object]], components: int | None) -> Pipeline:

@@ -114,3 +114,18 @@ def test_output_formats_and_python_m(tmp_path, rng):
     assert csv.splitlines()[0].startswith("input,output,n,d_in,d_out")
     proc = subprocess.run([sys.executable, "-m", "geomkit", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and "geomkit" in proc.stdout
+
+
+def test_groups_linked_into_a_cycle_are_listed_once(tmp_path, rng):
+    """HDF5 allows a group to hard-link its parent: info and the default dataset search must
+    not recurse forever."""
+    p = tmp_path / "cycle.h5"
+    with h5py.File(p, "w") as f:
+        f["a/x"] = rng.standard_normal((6, 3))
+        f["a"]["loop"] = f["a"]
+        f["a"]["up"] = f
+    info = run_json("info", p)
+    kinds = {e["path"]: (e["kind"], e.get("target")) for e in info["tree"]}
+    assert kinds["/a/loop"] == ("link to group", "/a") and kinds["/a/up"] == ("link to group", "/")
+    assert info["dataset"] == "/a/x"
+    assert run_json("norms", p)["n"] == 6
