@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import click
 
 from geomkit.errors import UsageError
-from geomkit.io.writers import check_outputs
+from geomkit.io.writers import check_outputs, clean_text
 from geomkit.io.source import DEFAULT_MEMORY, EmbeddingSource, open_source
 from geomkit.report.progress import log, set_quiet
 from geomkit.report.result import Result, SweepResult
@@ -169,7 +169,7 @@ class OutputSpec:
         if self.html:
             write_html(self.html, result, source_label=source_label)
             log(f"geomkit: HTML report written to {self.html}")
-        click.echo(RENDERERS[self.format](result).rstrip("\n"))
+        click.echo(clean_text(RENDERERS[self.format](result).rstrip("\n")))
 
 
 def output_options(fn=None, *, per_item: bool = True, outputs: tuple = ()):

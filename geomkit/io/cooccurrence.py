@@ -36,8 +36,8 @@ class Cooccurrence:
 
 
 def read_cooccurrence(path: str) -> Cooccurrence:
-    from geomkit.io.source import _decode, open_h5
-    with open_h5(path) as f:
+    from geomkit.io.source import _decode, damaged, open_h5
+    with open_h5(path) as f, damaged(lambda: path):
         missing = [k for k in ("data", "indices", "indptr", "shape", "vocab", "counts") if k not in f]
         if missing:
             raise InputError(f"{path}: not a co-occurrence file, missing {', '.join(missing)} "
@@ -51,6 +51,7 @@ def read_cooccurrence(path: str) -> Cooccurrence:
             raise InputError(f"{path}: inconsistent CSR datasets ({exc}).") from None
         vocab = _decode(read_values(f["vocab"], f"{path}:/vocab"))
         counts = np.asarray(f["counts"][0:f["counts"].shape[0]], dtype=np.float64)
+        # numeric attributes: fixed-size, not read through the heap
         window = int(f.attrs["window"]) if "window" in f.attrs else None
         n_tokens = int(f.attrs["n_tokens"]) if "n_tokens" in f.attrs else int(counts.sum())
     if shape[0] != shape[1] or vocab.size != shape[0] or counts.size != shape[0]:

@@ -12,6 +12,7 @@ sources lie in other files are refused unless ``allow_external=True``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -20,7 +21,7 @@ import h5py
 import numpy as np
 
 from geomkit.engine.kernels import RowSweep, row_sq_norms, row_sweep
-from geomkit.errors import InputError, UsageError
+from geomkit.errors import GeomkitError, InputError, UsageError
 from geomkit.io.guarded import read_values
 from geomkit.io.selection import Selection, parse_selection, resolve_dataset
 
@@ -119,10 +120,15 @@ class EmbeddingSource:
             self._file, self.dataset, self._dset, self.metadata = _shared
         else:
             self._file = open_h5(self.path)
-            self.dataset = self._resolve(selection.dataset)
-            self._dset = self._file[self.dataset]
-            self._validate_dataset()
-            self.metadata = self._read_metadata(metadata_names or {})
+            try:
+                with damaged(lambda: self._err("")):
+                    self.dataset = self._resolve(selection.dataset)
+                    self._dset = self._file[self.dataset]
+                    self._validate_dataset()
+                    self.metadata = self._read_metadata(metadata_names or {})
+            except BaseException:
+                self.close()
+                raise
         shape = self._dset.shape
         self.full_shape = shape
         self.n_total = shape[0]
@@ -421,7 +427,7 @@ class EmbeddingSource:
             if out is None:
                 return self._dset[self._select(a, b)]
             return self._read_into(a, b, out)
-        except (OSError, ValueError, TypeError) as exc:
+        except DAMAGE as exc:
             raise self._err(f"rows {a}..{b - 1} cannot be read; the file may be truncated or "
                             f"corrupt ({_short(exc)}).") from None
 
@@ -455,7 +461,7 @@ class EmbeddingSource:
             sel[0] = part
             try:
                 out[s:s + part.size] = self._dset[tuple(sel)]
-            except (OSError, ValueError) as exc:
+            except DAMAGE as exc:
                 raise self._err(f"rows cannot be read; the file may be truncated or corrupt "
                                 f"({_short(exc)}).") from None
         return out
@@ -705,9 +711,29 @@ def open_h5(path: str) -> h5py.File:
         raise InputError(f"{path}: is not an HDF5 file.")
     try:
         return h5py.File(path, "r", locking=False)
-    except OSError as exc:
+    except DAMAGE as exc:
         raise InputError(f"{path}: cannot be opened as HDF5; the file may be truncated or "
                          f"corrupt ({_short(exc)}).") from None
+
+
+# what h5py raises on a damaged file besides OSError: RuntimeError ("bad symbol table node
+# signature"), ValueError (a type with impossible precision), KeyError, TypeError, UnicodeError
+DAMAGE = (OSError, RuntimeError, ValueError, KeyError, TypeError, UnicodeError, AttributeError,
+          IndexError, OverflowError)
+
+
+@contextlib.contextmanager
+def damaged(where):
+    """Turn what h5py raises on a damaged file into one :class:`InputError` naming the file
+    (``where()`` gives the "file:dataset: " prefix as an InputError)."""
+    try:
+        yield
+    except GeomkitError:
+        raise
+    except DAMAGE as exc:
+        prefix = str(where()).rstrip(": ")
+        raise InputError(f"{prefix}: cannot be read; the file may be truncated or corrupt "
+                         f"({_short(exc)}).") from None
 
 
 def _dangling(group, name: str) -> bool:

@@ -126,7 +126,19 @@ def jsonable(obj):
         return value if math.isfinite(value) else None
     if isinstance(obj, bytes):
         return obj.decode("utf-8", "replace")
+    if isinstance(obj, str):
+        return clean_text(obj)
     return obj
+
+
+def clean_text(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates (undecodable bytes in an HDF5 name or string)
+    become U+FFFD instead of failing the write."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def dumps_json(obj) -> str:
@@ -136,11 +148,16 @@ def dumps_json(obj) -> str:
 def write_text(path: str, text: str) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(clean_text(text))
 
 
 def write_json(path: str, obj) -> None:
     write_text(path, dumps_json(obj) + "\n")
+
+
+def _strings(values) -> np.ndarray:
+    """Values as an object array of valid UTF-8 strings (for an HDF5 string dataset)."""
+    return np.array([clean_text(str(v)) for v in values], dtype=object)
 
 
 def write_per_item(path: str, table) -> None:
@@ -151,7 +168,7 @@ def write_per_item(path: str, table) -> None:
     lower = path.lower()
     if lower.endswith(".csv"):
         with atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False)
+            frame.to_csv(tmp, index=False, errors="replace")
     elif lower.endswith((".h5", ".hdf5")):
         import h5py
         with atomic_path(path) as tmp:
@@ -159,7 +176,7 @@ def write_per_item(path: str, table) -> None:
                 for col in frame.columns:
                     values = frame[col].to_numpy()
                     if values.dtype == object:
-                        f.create_dataset(str(col), data=np.array([str(v) for v in values], dtype=object),
+                        f.create_dataset(str(col), data=_strings(values),
                                          dtype=h5py.string_dtype("utf-8"))
                     else:
                         f.create_dataset(str(col), data=values)
@@ -208,7 +225,7 @@ class EmbeddingWriter:
             if values is None:
                 continue
             if values.dtype == object or values.dtype.kind in ("U", "S"):
-                self.file.create_dataset(kind, data=np.array([str(v) for v in values], dtype=object),
+                self.file.create_dataset(kind, data=_strings(values),
                                          dtype=h5py.string_dtype("utf-8"))
             else:
                 self.file.create_dataset(kind, data=values)

@@ -48,8 +48,10 @@ def load_pipeline(path: str) -> Pipeline:
     """The fitted pipeline stored by a previous ``geomkit transform`` output."""
     from geomkit.io.selection import parse_selection
 
+    from geomkit.io.source import damaged
+
     selection = parse_selection(path)
-    with open_h5(selection.path) as f:
+    with open_h5(selection.path) as f, damaged(lambda: selection.path):
         group = f.get(PARAMS_GROUP)
         if group is None:
             raise InputError(f"{selection.path}: has no /{PARAMS_GROUP} group; --fit-from takes a "
