@@ -76,6 +76,9 @@ class HubnessResult(Result):
     methods: dict
     knn: dict
     hub_size: float = 2.0
+    n_duplicates: int = 0
+    n_duplicate_groups: int = 0
+    n_dropped: int = 0
     kocc: dict = field(repr=False, default_factory=dict)
     rows: np.ndarray = field(repr=False, default=None)
     ids: np.ndarray = field(repr=False, default=None)
@@ -89,7 +92,8 @@ class HubnessResult(Result):
 
     def to_dict(self):
         return {"methods": self.methods, "k": self.k, "metric": self.metric, "n": self.n,
-                "knn": self.knn}
+                "n_dropped": self.n_dropped, "n_duplicates": self.n_duplicates,
+                "n_duplicate_groups": self.n_duplicate_groups, "knn": self.knn}
 
     def summary_rows(self):
         return [{"method": m, **v} for m, v in self.methods.items()]
@@ -124,6 +128,15 @@ class HubnessResult(Result):
 
     def notes(self):
         notes = []
+        if self.n_dropped:
+            notes.append(f"{self.n_dropped} rows with NaN/Inf were skipped (--drop-nonfinite).")
+        if self.n_duplicates:
+            notes.append(f"{self.n_duplicates} rows are exact copies of another row "
+                         f"({self.n_duplicate_groups} groups): copies are each other's nearest "
+                         f"neighbours at distance 0 (ties go to the lower row), so a group of "
+                         f"more than k copies fills its members' lists and inflates the "
+                         f"k-occurrence of its first members; deduplicate to measure the space "
+                         f"itself.")
         base = self.methods.get("none")
         if base:
             notes.append(f"{base['n_hubs']} hubs (k-occurrence ≥ {self.hub_size:g}·k) and "
@@ -150,12 +163,25 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
     from geomkit.engine.knn import approximate_knn
     from geomkit.errors import UsageError
 
-    rows, x = source.to_array(max_bytes=max_bytes)
+    from geomkit.engine.duplicates import duplicate_groups
+
+    for method in reduce:  # options that cannot act are refused before any read
+        if method == "dsl" and metric not in ("euclidean", "sqeuclidean"):
+            raise UsageError("dsl (DisSimLocal) is defined on squared euclidean distances: use "
+                             "the euclidean or sqeuclidean metric.")
+        if method in ("csls", "dis") and metric != "cosine":
+            raise UsageError(f"{method} is defined on cosine similarities: use the cosine metric.")
+        if approximate and method != "none":
+            raise UsageError("hubness reductions need the exact distance matrix; with "
+                             "approximate neighbours use the reduction none only.")
+    if candidates is not None and not k < candidates:
+        raise UsageError(f"candidates = {candidates} must be larger than k = {k}.")
+    # a zero row has no direction: cosine neighbours are undefined for it
+    rows, x = source.to_array(max_bytes=max_bytes, nonzero=metric == "cosine")
     n = x.shape[0]
     if not 1 <= k < n:
-        raise UsageError(f"-k {k} must be between 1 and N - 1 = {n - 1}.")
-    if candidates is not None and not k < candidates:
-        raise UsageError(f"--mp-candidates {candidates} must be larger than -k {k}.")
+        raise UsageError(f"k = {k} must be between 1 and N - 1 = {n - 1}.")
+    n_dup, n_groups = duplicate_groups(x)
     methods, kocc_all = {}, {}
     knn_info = {"exact": True, "recall": None}
     for method in reduce:
@@ -163,14 +189,6 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
             res = approximate_knn(x, k, metric=metric, seed=source.seed)
             knn_info = {"exact": False, "recall": res.recall}
         else:
-            if approximate:
-                raise UsageError("hubness reductions need the exact distance matrix; with the "
-                                 "approximate path use --reduce none.")
-            if method == "dsl" and metric != "euclidean":
-                raise UsageError("dsl (DisSimLocal) is defined for squared euclidean distances: "
-                                 "use --metric euclidean.")
-            if method in ("csls", "dis") and metric != "cosine":
-                raise UsageError(f"{method} is defined on cosine similarities: use --metric cosine.")
             res = reduced_knn(x, k, method, metric=metric, memory=source.memory,
                               querybank=querybank, candidates=candidates, device=device)
         kocc = k_occurrence(res.indices, n)
@@ -180,6 +198,7 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
         methods[method], kocc_all[method] = values, kocc
     meta = source.metadata
     return HubnessResult(k=k, metric=metric, n=n, methods=methods, knn=knn_info, hub_size=hub_size,
-                         kocc=kocc_all, rows=rows,
+                         n_duplicates=n_dup, n_duplicate_groups=n_groups,
+                         n_dropped=int(source.n_dropped or 0), kocc=kocc_all, rows=rows,
                          ids=None if meta.ids is None else meta.ids[rows],
                          texts=None if meta.texts is None else meta.texts[rows], label=source.label)

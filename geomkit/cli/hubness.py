@@ -1,13 +1,12 @@
 """``geomkit hubness INPUT``: k-occurrence measures per hubness reduction, k-NN error with labels."""
 
 import click
-import numpy as np
 
 import geomkit.report.figures_hubness  # noqa: F401  (registers the HTML figures)
 from geomkit.analysis.hubness import compute_hubness
 from geomkit.cli.options import input_options, output_options
-from geomkit.engine.knn import METRICS, check_device
-from geomkit.errors import InputError, UsageError
+from geomkit.engine.knn import METRICS, available_devices
+from geomkit.errors import UsageError
 from geomkit.transforms.hubness import MP_EMPIRIC_CANDIDATES, REDUCTIONS
 
 APPROXIMATE_FROM = 1_000_000
@@ -45,8 +44,11 @@ def _methods(ctx, param, value):
 def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candidates, device,
             querybank, inputs, output):
     """Hubness of INPUT: k-skewness, Robin Hood, Gini, hubs and antihubs, per reduction."""
-    if device:
-        check_device(device)
+    if device and device not in available_devices():
+        raise UsageError(f"--device {device} is not available here (available: "
+                         f"{', '.join(available_devices())}).")
+    if mp_candidates is not None and mp_candidates <= k:
+        raise UsageError(f"--mp-candidates {mp_candidates} must be larger than -k {k}.")
     bank = None
     if querybank:
         with inputs.open(querybank) as qb:
@@ -55,11 +57,7 @@ def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candi
     def compute(view):
         labels = None
         if knn_error or inputs.metadata_names.get("labels"):
-            labels = view.metadata.labels
-            if labels is None:
-                raise InputError(f"{view.label}: no labels dataset for --knn-error "
-                                 f"(name one with --labels NAME).")
-            labels = np.asarray([str(v) for v in labels], dtype=object)
+            labels = view.metadata.class_labels(view.path)
         use_approx = approximate if approximate is not None else view.n >= APPROXIMATE_FROM
         if bank is not None and bank.shape[1] != view.d:
             raise UsageError(f"--querybank has {bank.shape[1]} dimensions, {view.label} {view.d}.")

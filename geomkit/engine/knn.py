@@ -39,16 +39,28 @@ class KnnResult:
         return self.indices.shape[1]
 
 
-def check_device(device: str) -> None:
-    """Refuse a torch device this machine does not have, in one sentence (exit code 2)."""
+def available_devices() -> list[str]:
+    """Torch devices that can run the kNN products here: cpu, plus cuda / mps when present."""
     import torch
 
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def check_device(device: str) -> None:
+    """Refuse a torch device this machine does not have, in one sentence (a usage error): only
+    cpu, cuda[:i] and mps compute here (meta, xpu, ... hold no data or are not built in)."""
     from geomkit.errors import UsageError
-    try:
-        torch.empty(1, device=device)
-    except (RuntimeError, ValueError) as exc:
-        raise UsageError(f"--device {device} is not available here "
-                         f"({str(exc).splitlines()[0]}).") from None
+
+    have = available_devices()
+    if device not in have:
+        raise UsageError(f"device '{device}' is not available here; available: "
+                         f"{', '.join(have)}.")
 
 
 def prepare(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -67,8 +79,8 @@ def prepare(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
 def distance_block(q: np.ndarray, x: np.ndarray, metric: str, q_sq=None, x_sq=None) -> np.ndarray:
     """Distances (float64) from the rows of ``q`` to all rows of ``x`` (both already prepared)."""
     gram = (q @ x.T).astype(np.float64)
-    if metric == "cosine":
-        return 1.0 - gram
+    if metric == "cosine":  # ≥ 0: identical unit vectors may round to a cosine above 1
+        return np.maximum(1.0 - gram, 0.0)
     if metric == "dot":
         return -gram
     sq = np.clip(q_sq[:, None] + x_sq[None, :] - 2.0 * gram, 0.0, None)
@@ -176,7 +188,7 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
             sel = topk_rows(-row[None, :], k)[0][0]
             indices[i], scores[i] = sel, row[sel]
     if metric == "cosine":
-        distances = 1.0 - scores
+        distances = np.maximum(1.0 - scores, 0.0)
     elif metric == "dot":
         distances = -scores
     else:  # score = 2 q.x - |x|^2, so |q - x|^2 = |q|^2 - score

@@ -149,11 +149,15 @@ class InfoResult(Result):
         if self.stats.get("nonfinite_rows"):
             notes.append(f"{self.stats['nonfinite_rows']} rows contain NaN/Inf: analyses fail unless "
                          f"--drop-nonfinite is given.")
+        if self.stats.get("duplicate_rows"):
+            notes.append(f"{self.stats['duplicate_rows']} rows repeat another row exactly "
+                         f"({self.stats['duplicate_groups']} groups): neighbour-based measures "
+                         f"(hubness, depth) see each group as a cluster at distance 0.")
         if self.stats.get("zero_rows"):
             notes.append(f"{self.stats['zero_rows']} rows are all zero: cosine-based analyses refuse them.")
         if self.stats and not self.stats.get("scanned"):
-            notes.append("The rows were not read: --scan checks every row for NaN/Inf and zero "
-                         "vectors and reports the norm range.")
+            notes.append("The rows were not read: --scan checks every row for NaN/Inf, zero "
+                         "vectors and exact duplicates, and reports the norm range.")
         elif self.layer is not None:
             notes.append(f"Row checks are for layer {self.layer} of the stack (choose with --layer).")
         return notes
@@ -200,5 +204,6 @@ def inspect_file(spec: str, open_view, *, scan: bool = False) -> InfoResult:
                 "zero_rows": int(s.zero_rows.size),
                 "first_zero_rows": s.zero_rows[:5].tolist(),
                 "norm_mean": s.norm_mean, "norm_min": s.norm_min, "norm_max": s.norm_max,
+                "duplicate_rows": s.duplicate_rows, "duplicate_groups": s.duplicate_groups,
             })
     return result

@@ -614,7 +614,9 @@ class EmbeddingSource:
         dropping. Memory: the indices of the bad rows only, never an array per row."""
         if getattr(self, "_scan", None) is not None:
             return self._scan
-        nonfinite, zero = [], []
+        from geomkit.engine.duplicates import count_duplicates, row_hashes
+
+        nonfinite, zero, hashes = [], [], []
         count, total, low, high = 0, 0.0, np.inf, 0.0
         for rows, raw in self._raw_blocks(self.stream_block_rows()):
             x = np.asarray(raw, dtype=self.compute_dtype)
@@ -622,6 +624,7 @@ class EmbeddingSource:
             if not fin.all():
                 nonfinite.append(rows[~fin])
                 x, rows = x[fin], rows[fin]
+            hashes.append(row_hashes(raw[fin] if not fin.all() else raw))  # 8 bytes a row
             norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
             if norms.size:
                 zero.append(rows[norms == 0])
@@ -629,13 +632,15 @@ class EmbeddingSource:
                 total += float(norms.sum())
                 low, high = min(low, float(norms.min())), max(high, float(norms.max()))
         bad = np.concatenate(nonfinite) if nonfinite else _NO_ROWS
+        repeats, groups = count_duplicates(np.concatenate(hashes) if hashes else
+                                           np.empty(0, np.uint64))
         if self.drop_nonfinite and self._dropped is None:
             self._set_dropped(bad)
         self._scan = ScanSummary(
             n_rows=self.n_selected, nonfinite_rows=bad,
             zero_rows=np.concatenate(zero) if zero else _NO_ROWS,
             norm_mean=total / count if count else None, norm_min=low if count else None,
-            norm_max=high if count else None)
+            norm_max=high if count else None, duplicate_rows=repeats, duplicate_groups=groups)
         return self._scan
 
     def _nonfinite_error(self) -> InputError:
@@ -648,10 +653,11 @@ class EmbeddingSource:
         return self._err(f"{zero.size} of {self.n_selected} rows are all zero (rows "
                          f"{_first_rows(zero)}); cosine geometry needs non-zero vectors.")
 
-    def to_array(self, *, unit: bool = False, dtype=None, max_bytes: int | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def to_array(self, *, unit: bool = False, dtype=None, max_bytes: int | None = None,
+                 nonzero: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """All rows of the view in memory: ``(rows, X)``. For analyses that need the whole matrix
-        (kNN candidates, small dumps); refuses when it would exceed ``max_bytes``."""
+        (kNN candidates, small dumps); refuses when it would exceed ``max_bytes``; ``nonzero``
+        refuses zero rows (cosine)."""
         dtype = np.dtype(dtype) if dtype is not None else self.compute_dtype
         need = self.n_selected * self.d * dtype.itemsize
         if max_bytes is not None and need > max_bytes:
@@ -659,7 +665,7 @@ class EmbeddingSource:
                              f"matrix in memory ({need / 2**30:.1f} GiB) which exceeds the "
                              f"budget; use --sample.")
         rows_parts, x_parts = [], []
-        for blk in self.blocks(unit=unit, dtype=dtype):
+        for blk in self.blocks(unit=unit, dtype=dtype, nonzero=nonzero):
             rows_parts.append(blk.rows)
             x_parts.append(blk.x)
         return np.concatenate(rows_parts), np.concatenate(x_parts)
@@ -697,6 +703,8 @@ class ScanSummary:
     norm_mean: float | None  # over the finite rows
     norm_min: float | None
     norm_max: float | None
+    duplicate_rows: int = 0  # finite rows that repeat an earlier row exactly (64-bit row hash)
+    duplicate_groups: int = 0
 
 
 def open_h5(path: str) -> h5py.File:

@@ -32,13 +32,16 @@ from geomkit.engine.knn import (KnnResult, distance_block, exact_knn, iter_dista
                                 prepare, topk_rows)
 
 REDUCTIONS = ("none", "mp", "mp_empiric", "ls", "nicdm", "dsl", "csls", "dis")
+K_CSLS = 10  # CSLS's neighbourhood (Conneau et al. 2018)
 MP_EMPIRIC_CANDIDATES = 100  # default candidate list of mp_empiric (scikit-hubness 0.30's n_neighbors)
 
 
 def _sf(d, mu, sigma):
-    """Gaussian survival function P(X > d)."""
+    """Gaussian survival function P(X > d); for σ = 0 that of the point mass at μ (1 for d < μ,
+    0 for d ≥ μ: identical items, or N = 2, give every distance the same value)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return ndtr((mu - d) / sigma)
+        sf = ndtr((mu - d) / sigma)
+    return np.where(np.isnan(sf), 0.0, sf)
 
 
 def _reduced_topk(x, k, metric, rescale, memory, mask_self=True):
@@ -148,10 +151,12 @@ def _mp_full(x, k, metric, memory):
     # both passes
     full = _symmetric_gram(xp.astype(np.float64, copy=False)) if 8 * n * n <= memory else None
 
+    def sf2(d, mu, sd):  # 2·SF(d; μ, σ) = erfc((d − μ) / (σ√2)); σ = 0: the point mass at μ
+        out = torch.special.erfc((d - mu) / (sd * root2))
+        return torch.nan_to_num_(out, nan=0.0)  # 0/0 only where σ = 0 and d = μ: SF = 0
+
     def mp(d, mu_x, sd_x, mu_y, sd_y):
-        # 1 − SF_x·SF_y with SF(d; μ, σ) = erfc((d − μ) / (σ√2)) / 2
-        return 1.0 - 0.25 * torch.special.erfc((d - mu_x) / (sd_x * root2)) * torch.special.erfc(
-            (d - mu_y) / (sd_y * root2))
+        return 1.0 - 0.25 * sf2(d, mu_x, sd_x) * sf2(d, mu_y, sd_y)
 
     total, total_sq = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
     cand_d = torch.empty((n, n_cand), dtype=torch.float64)
@@ -193,8 +198,11 @@ def _mp_full(x, k, metric, memory):
             m = d.shape[0]
             rr, cc = torch.nonzero(d <= t[a:a + m, None], as_tuple=True)
             dv = d[rr, cc]
-            # SF_y(d_xy) ≥ 1 − r_x too: d_xy ≤ μ_y − σ_y·Φ⁻¹(1 − r_x)
-            keep = dv <= mu[cc] - sigma[cc] * z[a + rr] + 1e-7 * (dv.abs() + sigma[cc])
+            # SF_y(d_xy) ≥ 1 − r_x too: d_xy ≤ μ_y − σ_y·Φ⁻¹(1 − r_x); no such bound where
+            # row x has none (z = −∞) or σ_y = 0 (a step, not a Gaussian tail)
+            zr, sc = z[a + rr], sigma[cc]
+            keep = ~(torch.isfinite(zr) & (sc > 0)) | (
+                dv <= mu[cc] - sc * zr + 1e-7 * (dv.abs() + sc))
             rr, cc, dv = rr[keep], cc[keep], dv[keep]
             red = mp(dv, mu[a + rr], sigma[a + rr], mu[cc], sigma[cc]).numpy()
             rr, cc, dv = rr.numpy(), cc.numpy(), dv.numpy()
@@ -225,15 +233,31 @@ def _symmetric_gram(x: np.ndarray, tile: int = 512):
     return g
 
 
+def _scaled(d, scale, zero_zero, zero_positive, formula):
+    """``formula(d, scale)`` where the local scale is positive; where it is 0 (an item with at
+    least k_ls exact duplicates) the limit of the definition: ``zero_zero`` for d = 0 (a
+    duplicate), ``zero_positive`` for d > 0."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = formula(d, scale)
+    degenerate = scale == 0
+    if degenerate.any():
+        out = np.where(degenerate, np.where(d == 0, zero_zero, zero_positive), out)
+    return out
+
+
 def local_scaling(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20):
+    """LS(d) = 1 − exp(−d²/(σ_x σ_y)); with σ_x σ_y = 0: 0 for d = 0, 1 for d > 0 (the limits)."""
     sigma = exact_knn(x, k_ls, metric=metric, memory=memory).distances[:, -1]
-    return _reduced_topk(x, k, metric, lambda d, rows: 1.0 - np.exp(
-        -d ** 2 / (sigma[rows, None] * sigma[None, :])), memory)
+    return _reduced_topk(x, k, metric, lambda d, rows: _scaled(
+        d, sigma[rows, None] * sigma[None, :], 0.0, 1.0,
+        lambda d, s: 1.0 - np.exp(-d ** 2 / s)), memory)
 
 
 def nicdm(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20):
+    """NICDM d/√(r_x r_y); with r_x r_y = 0: 0 for d = 0, +∞ for d > 0 (the limits)."""
     r = exact_knn(x, k_ls, metric=metric, memory=memory).distances.mean(1)
-    return _reduced_topk(x, k, metric, lambda d, rows: d / np.sqrt(r[rows, None] * r[None, :]), memory)
+    return _reduced_topk(x, k, metric, lambda d, rows: _scaled(
+        d, r[rows, None] * r[None, :], 0.0, np.inf, lambda d, s: d / np.sqrt(s)), memory)
 
 
 def dis_sim_local(x, k, *, k_ls=5, memory=256 * 2**20):
@@ -246,7 +270,7 @@ def dis_sim_local(x, k, *, k_ls=5, memory=256 * 2**20):
                          lambda d, rows: d - local[rows, None] - local[None, :], memory)
 
 
-def csls(x, k, *, k_csls=10, memory=256 * 2**20):
+def csls(x, k, *, k_csls=K_CSLS, memory=256 * 2**20):
     r = 1.0 - exact_knn(x, k_csls, metric="cosine", memory=memory).distances.mean(1)
     # distance 1 - cos; CSLS = 2cos - r_x - r_y, used as a distance by its negative
     idx, neg = _reduced_topk(x, k, "cosine",
@@ -283,8 +307,24 @@ def dynamic_inverted_softmax(x, k, *, querybank=None, beta=20.0, memory=256 * 2*
     return _reduced_topk(x, k, "cosine", rescale, memory)
 
 
+def min_items(method: str, k_ls: int = 5) -> int:
+    """Fewest items a reduction is defined for: its fixed neighbourhood plus the item itself
+    (DisSimLocal's k_ls counts the item itself)."""
+    return {"ls": k_ls + 1, "nicdm": k_ls + 1, "dsl": k_ls, "csls": K_CSLS + 1}.get(method, 2)
+
+
 def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, **options) -> KnnResult:
-    """k-NN under a hubness reduction; ``method`` in :data:`REDUCTIONS`."""
+    """k-NN under a hubness reduction; ``method`` in :data:`REDUCTIONS`.
+
+    A method whose local statistics use a fixed number of neighbours needs more items than
+    that (:func:`min_items`); fewer is a :class:`~geomkit.errors.UsageError`, never a silently
+    smaller neighbourhood."""
+    need = min_items(method, options.get("k_ls", 5))
+    if x.shape[0] < need:
+        from geomkit.errors import UsageError
+        raise UsageError(f"the {method} reduction needs at least {need} items (its local scale "
+                         f"uses the {need - 1} nearest neighbours of each); this view has "
+                         f"{x.shape[0]}.")
     if method == "none":
         return exact_knn(x, k, metric=metric, memory=memory, device=options.get("device"))
     candidates = options.get("candidates")

@@ -11,7 +11,9 @@ from conftest import ORACLES, run_cli, run_json, write_h5
 def test_json_contract_matches_oracle():
     oracle = json.loads((ORACLES / "hubness.json").read_text())["values"]["gauss_d16_cosine"]
     out = run_json("hubness", f"{ORACLES}/hubness_data.h5:/gauss_d16", "--reduce", "none,mp")
-    assert list(out) == ["methods", "k", "metric", "n", "knn"]
+    assert list(out) == ["methods", "k", "metric", "n", "n_dropped", "n_duplicates",
+                         "n_duplicate_groups", "knn"]
+    assert (out["n_dropped"], out["n_duplicates"], out["n_duplicate_groups"]) == (0, 0, 0)
     assert (out["k"], out["metric"], out["n"]) == (10, "cosine", 2000)
     assert out["knn"] == {"exact": True, "recall": None}
     for method, variant in (("none", "base_k10"), ("mp", "mp_normal_full_noself")):
@@ -54,3 +56,49 @@ def test_device_option(tmp_path, rng):
     assert cpu == run_json("hubness", p)
     bad = run_cli("hubness", p, "--device", "nosuchdevice")
     assert bad.returncode == 2 and "--device nosuchdevice" in bad.stderr
+
+
+@pytest.mark.parametrize("device", ["cuda", "xpu", "meta", "cuda:7"])
+def test_unavailable_devices_are_one_line_usage_errors(tmp_path, rng, device):
+    import torch
+    if device.startswith("cuda") and torch.cuda.is_available():
+        device = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU
+    p = write_h5(tmp_path / "d.h5", rng.standard_normal((50, 4)))
+    bad = run_cli("hubness", p, "--device", device)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.count("\n") == 1 and f"--device {device}" in bad.stderr
+
+
+@pytest.mark.parametrize("method,n", [("ls", 5), ("nicdm", 5), ("dsl", 4), ("csls", 10)])
+def test_too_few_items_for_a_fixed_neighbourhood(tmp_path, rng, method, n):
+    metric = "euclidean" if method == "dsl" else "cosine"
+    p = write_h5(tmp_path / "few.h5", rng.standard_normal((n, 4)))
+    bad = run_cli("hubness", p, "-k", "2", "--reduce", method, "--metric", metric)
+    assert bad.returncode == 2 and f"at least {n + 1} items" in bad.stderr
+    ok = write_h5(tmp_path / "enough.h5", rng.standard_normal((n + 1, 4)))
+    out = run_json("hubness", ok, "-k", "2", "--reduce", method, "--metric", metric)
+    assert out["methods"][method]["n_antihubs"] >= 0
+
+
+def test_dsl_accepts_squared_euclidean(tmp_path, rng):
+    p = write_h5(tmp_path / "s.h5", rng.standard_normal((60, 4)))
+    a = run_json("hubness", p, "--reduce", "dsl", "--metric", "sqeuclidean")
+    b = run_json("hubness", p, "--reduce", "dsl", "--metric", "euclidean")
+    assert a["methods"]["dsl"] == b["methods"]["dsl"]
+
+
+def test_duplicates_counted_and_zero_rows_refused_for_cosine(tmp_path, rng):
+    x = rng.standard_normal((80, 6))
+    x[10:20] = x[3]  # 10 copies of row 3
+    x[40] = x[41]
+    p = write_h5(tmp_path / "dup.h5", x)
+    out = run_json("hubness", p, "--reduce", "none,ls,nicdm,mp")
+    assert (out["n_duplicates"], out["n_duplicate_groups"]) == (11, 2)
+    for m in out["methods"].values():
+        assert all(v is None or np.isfinite(v) for v in m.values())
+    z = x.copy()
+    z[5] = 0
+    pz = write_h5(tmp_path / "zero.h5", z)
+    bad = run_cli("hubness", pz)
+    assert bad.returncode == 3 and "1 of 80 rows are all zero" in bad.stderr
+    assert run_json("hubness", pz, "--metric", "euclidean")["n"] == 80

@@ -13,6 +13,7 @@ def test_info_describes_tree_dataset_metadata_and_stats(tmp_path, rng):
     x = rng.standard_normal((50, 6)).astype("f4")
     x[3] = np.nan
     x[7] = 0
+    x[20:23] = x[11]  # three copies of row 11
     p = tmp_path / "dump.h5"
     with h5py.File(p, "w") as f:
         g = f.create_group("model")
@@ -29,6 +30,7 @@ def test_info_describes_tree_dataset_metadata_and_stats(tmp_path, rng):
     assert info["metadata"] == {"ids": "/model/ids", "labels": "/model/labels"}
     assert (info["n"], info["d"], info["nonfinite_rows"], info["zero_rows"]) == (50, 6, 1, 1)
     assert info["first_nonfinite_rows"] == [3] and info["first_zero_rows"] == [7]
+    assert (info["duplicate_rows"], info["duplicate_groups"]) == (3, 1)
     finite = np.delete(x, 3, axis=0).astype(np.float64)
     norms = np.linalg.norm(finite, axis=1)
     assert info["norm_mean"] == pytest.approx(norms.mean(), rel=1e-6)
