@@ -6,7 +6,7 @@ STAMP := $(VENV)/.geomkit-installed
 SAMPLE := samples/minilm_kjv.h5
 DEMO_DIR := demo-output
 
-.PHONY: demo test install clean
+.PHONY: demo test test-slow install clean
 
 install: $(STAMP)
 
@@ -26,8 +26,14 @@ demo: $(STAMP)
 	@echo "HTML report: $(abspath $(DEMO_DIR))/isotropy.html"
 
 # where a C compiler exists the row-sweep kernel must have been built: its tests fail, not skip
+REQUIRE_KERNEL := GEOMKIT_REQUIRE_KERNEL=$(if $(shell command -v cc || command -v gcc),1,0)
+
+# the whole suite but the slow-marked tests (the full fuzz run: make test-slow, run by CI)
 test: $(STAMP)
-	GEOMKIT_REQUIRE_KERNEL=$(if $(shell command -v cc || command -v gcc),1,0) $(BIN)/python -m pytest -q
+	$(REQUIRE_KERNEL) $(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(REQUIRE_KERNEL) $(BIN)/python -m pytest -q -m slow
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

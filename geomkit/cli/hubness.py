@@ -49,10 +49,11 @@ def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candi
                          f"{', '.join(available_devices())}).")
     if mp_candidates is not None and mp_candidates <= k:
         raise UsageError(f"--mp-candidates {mp_candidates} must be larger than -k {k}.")
-    bank = None
+    bank, bank_label = None, None
     if querybank:
         with inputs.open(querybank) as qb:
-            _, bank = qb.to_array()
+            _, bank = qb.to_array(nonzero=True)  # dis: cosine similarities
+            bank_label = qb.label
 
     def compute(view):
         labels = None
@@ -60,7 +61,8 @@ def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candi
             labels = view.metadata.class_labels(view.path)
         use_approx = approximate if approximate is not None else view.n >= APPROXIMATE_FROM
         if bank is not None and bank.shape[1] != view.d:
-            raise UsageError(f"--querybank has {bank.shape[1]} dimensions, {view.label} {view.d}.")
+            raise UsageError(f"--querybank {bank_label} has {bank.shape[1]} dimensions, "
+                             f"{view.label} {view.d}.")
         return compute_hubness(view, k=k, metric=metric, reduce=reduce, hub_size=hub_size,
                                labels=labels, approximate=use_approx, querybank=bank,
                                candidates=mp_candidates, device=device)

@@ -59,6 +59,10 @@ def command(corpus, window, min_count, baseline, shuffles, embeddings, context_v
         emb = _word_vectors(inputs, embeddings)
         if context_vectors:
             ctx = _word_vectors(inputs, context_vectors)
+            if ctx["vectors"].shape[1] != emb["vectors"].shape[1]:
+                raise InputError(f"{ctx['label']}: context vectors have {ctx['vectors'].shape[1]} "
+                                 f"dimensions, the --embeddings {emb['label']} "
+                                 f"{emb['vectors'].shape[1]}.")
             pos = {w: i for i, w in enumerate(ctx["words"])}
             missing = [w for w in emb["words"] if w not in pos]
             if missing:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from geomkit.errors import UsageError
+from geomkit.errors import GeomkitError, UsageError
 from geomkit.io.writers import check_outputs, clean_text
 from geomkit.io.source import DEFAULT_MEMORY, EmbeddingSource, open_source
 from geomkit.report.progress import log, set_quiet
@@ -94,12 +94,23 @@ class InputSpec:
         """``compute(view) -> Result`` on the source, or on every view of a sweep."""
         views = source.sweep(self.layer if self.layer == "all" else None, self.dims)
         if views[0][0] is None:
-            return compute(source)
+            return _naming(source, compute)
         results = []
         for kind, value, view in views:
             log(f"geomkit: {kind} {value}")
-            results.append(compute(view))
+            results.append(_naming(view, compute))
         return SweepResult(views[0][0], [v for _, v, _ in views], results)
+
+
+def _naming(view: EmbeddingSource, compute) -> Result:
+    """``compute(view)``; a library error that does not name the file gets the view's label
+    in front (the CLI's one sentence always names file and dataset)."""
+    try:
+        return compute(view)
+    except GeomkitError as exc:
+        if view.path in str(exc):
+            raise
+        raise type(exc)(f"{view.label}: {exc}") from None
 
 
 def input_options(fn):

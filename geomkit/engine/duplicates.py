@@ -7,8 +7,13 @@ so a group of m copies puts its members in each other's k-NN lists (ties broken 
 
 The hash of a row is Σ_j a_j·u_j mod 2⁶⁴ over the row's bit patterns u_j (−0.0 taken as 0.0),
 with fixed odd random multipliers a_j, then mixed: equal rows always collide; two different rows
-collide with probability about 2⁻⁶⁴. In memory (:func:`duplicate_groups`) members are then
-compared exactly.
+collide with probability about 2⁻⁶⁴. In memory (:func:`duplicate_representatives`,
+:func:`duplicate_groups`) rows with equal hashes are then compared exactly.
+
+``hubness`` uses the representatives (lowest equal row of each row) to give exact copies a
+distance of exactly 0 under the cosine and euclidean metrics: computed through Gram products
+they round to anything from 0 to ~1e-3·‖x‖ (float32), which would make local scales of copies
+rounding noise instead of the 0 whose limits the reductions define (geomkit/transforms/hubness.py).
 """
 
 from __future__ import annotations
@@ -50,21 +55,49 @@ def count_duplicates(hashes: np.ndarray) -> tuple[int, int]:
     return int(hashes.size - counts.size), int((counts > 1).sum())
 
 
+def duplicate_representatives(x: np.ndarray) -> np.ndarray | None:
+    """For every row of an in-memory matrix the lowest index of a row equal to it (itself when
+    unique), or None when all rows are distinct. Rows are grouped by :func:`row_hashes` and then
+    compared exactly (−0.0 equals 0.0), vectorised: O(N·d), no loop over rows or groups."""
+    n = x.shape[0]
+    if n < 2:
+        return None
+    h = row_hashes(x)
+    order = np.argsort(h, kind="stable")  # equal hashes: ascending row index
+    hs = h[order]
+    new = np.r_[True, hs[1:] != hs[:-1]]
+    if new.all():
+        return None
+    run = np.cumsum(new) - 1  # run id of each sorted position
+    first = order[np.flatnonzero(new)][run]  # lowest row of its hash run, per sorted position
+    pos = np.flatnonzero(first != order)  # sorted positions that may repeat an earlier row
+    rows, heads = order[pos], first[pos]
+    same = np.ones(pos.size, dtype=bool)
+    step = max(1, 2**22 // max(1, x.shape[1]))  # bounded temporaries
+    for a in range(0, pos.size, step):
+        same[a:a + step] = (x[rows[a:a + step]] == x[heads[a:a + step]]).all(axis=1)
+    if not same.all():  # a 64-bit hash collision: group those rows exactly
+        _, inverse = np.unique(np.ascontiguousarray(x + x.dtype.type(0)), axis=0,
+                               return_inverse=True)
+        inverse = inverse.ravel()
+        lowest = np.full(inverse.max() + 1, n, dtype=np.int64)
+        np.minimum.at(lowest, inverse, np.arange(n))
+        rep = lowest[inverse]
+        return None if (rep == np.arange(n)).all() else rep
+    rep = np.arange(n, dtype=np.int64)
+    rep[rows] = heads
+    return rep
+
+
+def count_representatives(rep: np.ndarray | None) -> tuple[int, int]:
+    """(rows that repeat an earlier row, groups of identical rows) from
+    :func:`duplicate_representatives`."""
+    if rep is None:
+        return 0, 0
+    copies = rep != np.arange(rep.size)
+    return int(copies.sum()), int(np.unique(rep[copies]).size)
+
+
 def duplicate_groups(x: np.ndarray) -> tuple[int, int]:
     """(rows that repeat an earlier row, groups) of an in-memory matrix, compared exactly."""
-    h = row_hashes(x)
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    starts = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]])
-    sizes = np.diff(np.r_[starts, hs.size])
-    repeats, groups = 0, 0
-    for s, m in zip(starts[sizes > 1], sizes[sizes > 1]):  # few groups: a loop over groups only
-        members = x[order[s:s + m]]
-        same = (members == members[0]).all(axis=1)
-        if same.all():
-            repeats, groups = repeats + int(m - 1), groups + 1
-        else:  # a hash collision (or −0.0/NaN patterns): count exactly
-            _, counts = np.unique(members, axis=0, return_counts=True)
-            repeats += int(m - counts.size)
-            groups += int((counts > 1).sum())
-    return repeats, groups
+    return count_representatives(duplicate_representatives(x))

@@ -88,32 +88,70 @@ def distance_block(q: np.ndarray, x: np.ndarray, metric: str, q_sq=None, x_sq=No
 
 
 def iter_distance_blocks(x: np.ndarray, metric: str, *, block_rows: int | None = None,
-                         memory: int = 256 * 2**20):
-    """Yield ``(start, D)`` with D = distances of rows start..start+b to all N rows (self included)."""
+                         memory: int = 256 * 2**20, duplicates: np.ndarray | None = None):
+    """Yield ``(start, D)`` with D = distances of rows start..start+b to all N rows (self included).
+
+    ``duplicates``: the lowest equal row of every row (:func:`geomkit.engine.duplicates.
+    duplicate_representatives`); exact copies then get distance exactly 0 (not the rounding of a
+    Gram product), except under ``dot``, which is no distance."""
     xp, x_sq = prepare(x, metric)
     n = x.shape[0]
     block_rows = block_rows or max(1, min(n, memory // (8 * 3 * max(n, 1))))
     for start in range(0, n, block_rows):
         stop = min(n, start + block_rows)
         q_sq = None if x_sq is None else x_sq[start:stop]
-        yield start, distance_block(xp[start:stop], xp, metric, q_sq, x_sq)
+        dist = distance_block(xp[start:stop], xp, metric, q_sq, x_sq)
+        if duplicates is not None and metric != "dot":
+            zero_duplicate_pairs(dist, np.arange(start, stop), duplicates)
+        yield start, dist
 
 
-def topk_rows(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """k smallest of every row, ties by column index; ``dist`` must have self already set to inf."""
+def zero_duplicate_pairs(dist: np.ndarray, rows: np.ndarray, duplicates: np.ndarray,
+                         value: float = 0.0) -> np.ndarray:
+    """Set ``dist[i, j] = value`` (in place) where row ``rows[i]`` and column j are exact copies
+    of each other (same representative in ``duplicates``; the self pair included)."""
+    copied = np.bincount(duplicates, minlength=duplicates.size)[duplicates] > 1
+    sel = np.flatnonzero(copied[rows])
+    if sel.size:
+        same = duplicates[rows[sel]][:, None] == duplicates[None, :]
+        dist[sel] = np.where(same, value, dist[sel])
+    return dist
+
+
+def topk_rows(dist: np.ndarray, k: int, *, tiebreak: np.ndarray | None = None,
+              exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """k smallest of every row, nearest first; equal values ordered by ``tiebreak`` (e.g. the
+    raw distance under a reduction) and then by column index.
+
+    ``exclude``: one column per row that is never chosen (self); it is set to +inf in ``dist``
+    (in place) and stays out even when +inf values tie at rank k. Without it, self must
+    already be +inf and no other value may be +inf. NaN has no order and is refused."""
     b, n = dist.shape
     if k >= n:
         raise ValueError(f"k = {k} needs more than {n} candidates")
+    if np.isnan(dist).any():
+        raise ValueError("NaN distances cannot be ranked")
+    if exclude is not None:
+        dist[np.arange(b), exclude] = np.inf
     part = np.argpartition(dist, k - 1, axis=1)[:, :k]
-    kth = np.take_along_axis(dist, part, axis=1).max(axis=1)
-    idx = np.empty((b, k), dtype=np.int64)
-    for_ties = np.flatnonzero((dist <= kth[:, None]).sum(axis=1) > k)
-    cols = np.arange(n)
-    order = np.lexsort((part, np.take_along_axis(dist, part, axis=1)), axis=1)
-    idx[:] = np.take_along_axis(part, order, axis=1)
-    for i in for_ties:  # rare: more than k candidates at or below the k-th distance
-        cand = cols[dist[i] <= kth[i]]
-        idx[i] = cand[np.lexsort((cand, dist[i, cand]))][:k]
+    part_d = np.take_along_axis(dist, part, axis=1)
+    kth = part_d.max(axis=1)
+    keys = (part, part_d) if tiebreak is None else (
+        part, np.take_along_axis(tiebreak, part, axis=1), part_d)
+    idx = np.take_along_axis(part, np.lexsort(keys, axis=1), axis=1)
+    # more than k candidates at or below the k-th value (rare on continuous data): the whole
+    # row ordered by (value, tiebreak, index), the excluded column last; chunks of ~2²⁰ values
+    ties = np.flatnonzero((dist <= kth[:, None]).sum(axis=1) > k)
+    step = max(1, 2**20 // n)
+    for a in range(0, ties.size, step):
+        t = ties[a:a + step]
+        d = dist[t]
+        out = d > kth[t, None]
+        if exclude is not None:
+            out[np.arange(t.size), exclude[t]] = True
+        cols = np.broadcast_to(np.arange(n), d.shape)
+        keys = (cols, d, out) if tiebreak is None else (cols, tiebreak[t], d, out)
+        idx[t] = np.lexsort(keys, axis=1)[:, :k]
     return idx, np.take_along_axis(dist, idx, axis=1)
 
 

@@ -47,13 +47,19 @@ def read_cooccurrence(path: str) -> Cooccurrence:
             matrix = sp.csr_matrix((f["data"][0:f["data"].shape[0]],
                                     f["indices"][0:f["indices"].shape[0]],
                                     f["indptr"][0:f["indptr"].shape[0]]), shape=shape)
-        except ValueError as exc:
+            matrix.check_format(full_check=True)  # indptr monotone, indices in range
+        except (ValueError, IndexError, TypeError) as exc:
             raise InputError(f"{path}: inconsistent CSR datasets ({exc}).") from None
+        if matrix.data.size and not (np.isfinite(matrix.data).all() and matrix.data.min() >= 0):
+            raise InputError(f"{path}:/data: co-occurrence counts must be finite and "
+                             f"non-negative.")
         vocab = _decode(read_values(f["vocab"], f"{path}:/vocab"))
         counts = np.asarray(f["counts"][0:f["counts"].shape[0]], dtype=np.float64)
         # numeric attributes: fixed-size, not read through the heap
         window = int(f.attrs["window"]) if "window" in f.attrs else None
         n_tokens = int(f.attrs["n_tokens"]) if "n_tokens" in f.attrs else int(counts.sum())
+    if counts.size and not (np.isfinite(counts).all() and counts.min() >= 0):
+        raise InputError(f"{path}:/counts: unigram counts must be finite and non-negative.")
     if shape[0] != shape[1] or vocab.size != shape[0] or counts.size != shape[0]:
         raise InputError(f"{path}: shape {shape}, {vocab.size} vocab and {counts.size} counts do not "
                          f"agree.")

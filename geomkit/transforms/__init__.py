@@ -28,13 +28,16 @@ from geomkit.io.guarded import run_guarded
 
 
 
-def whiten_floor(eigenvalues: np.ndarray, dtype) -> float:
-    """Covariance eigenvalues at or below this are numerical noise: λ_max · d · ε(dtype), with
-    ε the machine epsilon of the dtype the products were formed in (float32 for float16/32
-    dumps). Rank-deficient data (N ≤ d, duplicated directions) put their null directions at
-    ~ε·λ_max, not at 0; whitening them would scale noise by 1/√ε."""
+def whiten_floor(eigenvalues: np.ndarray, dtype, second_moment: float = 0.0) -> float:
+    """Covariance eigenvalues at or below this are numerical noise: d · ε(dtype) · max(λ_max,
+    s), with ε the machine epsilon of the dtype the products were formed in (float32 for
+    float16/32 dumps) and s = E‖x‖² / d the data's second moment per coordinate (the mean
+    included: centring rounds at the scale of the values, not of their spread). Rank-deficient
+    data (N ≤ d, duplicated directions) put their null directions at ~ε·λ_max, and identical
+    rows a whole spectrum at ~ε·s, not at 0; whitening them would scale noise up."""
     top = float(eigenvalues[0]) if eigenvalues.size else 0.0
-    return top * eigenvalues.size * float(np.finfo(np.dtype(dtype)).eps)
+    d = max(eigenvalues.size, 1)
+    return d * float(np.finfo(np.dtype(dtype)).eps) * max(top, second_moment / d)
 
 
 @dataclass
@@ -53,7 +56,8 @@ class Step:
             self.params = {"mean": moments.mean}
         elif self.name == "whiten":
             values, vectors = eigh_descending(moments.cov())
-            floor = whiten_floor(values, dtype)
+            floor = whiten_floor(values, dtype,
+                                 float(moments.mean @ moments.mean) + float(values.sum()))
             usable = min(int((values > floor).sum()), moments.n - 1)  # rank ≤ N − 1 once centred
             if usable < 1:
                 raise InputError("the data have no direction with variance above the numerical "

@@ -113,3 +113,12 @@ def test_pipeline_save_load_roundtrip(tmp_path, rng):
     np.testing.assert_allclose(loaded.apply(x), y, atol=1e-12)
     assert [s.name for s in loaded.steps] == ["center", "whiten", "normalize"]
     assert isinstance(loaded.steps[1], Step) and loaded.steps[1].params["matrix"].shape == (10, 5)
+
+
+def test_whiten_identical_rows_is_an_input_error(tmp_path, rng):
+    """Identical rows leave only rounding in the covariance (~1e-13 here, from float32 sums):
+    relative to the values' scale that is noise, not a direction to whiten."""
+    row = rng.standard_normal(8).astype("f4")
+    p = write_h5(tmp_path / "same.h5", np.tile(row, (64, 1)))
+    with open_source(str(p)) as src, pytest.raises(InputError, match="same.h5.*no direction"):
+        parse_steps([("whiten", True)], None).fit(src)
