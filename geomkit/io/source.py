@@ -35,6 +35,8 @@ WIDEN_SQ_NORM = 1e30
 # beyond this even float64 sums of squares over 10¹² rows can overflow: refused
 MAX_SQ_NORM = 1e280
 WIDEN_TINY_SQ = 1e-30
+# an error about bad rows counts them all by a scan only up to this many values (~1 s)
+SCAN_FOR_MESSAGE = 2**28
 
 
 @dataclass
@@ -510,8 +512,8 @@ class EmbeddingSource:
                 read = rows
                 if sweep and not unit:
                     rows, x, swept = self._validate_swept(rows, x)
-                    if nonzero and not (swept.sq_norms > 0).all():
-                        raise self._zero_error()  # _widen made every non-zero square > 0
+                    if nonzero and not (swept.sq_norms > 0).all():  # _widen made non-zero > 0
+                        raise self._zero_error(rows[swept.sq_norms == 0])
                 elif (dtype in self._finite_in and not unit and not self._wide
                       and (not nonzero or self._nonzero_checked)):
                     swept = None  # a complete earlier pass checked these rows: none non-finite
@@ -546,7 +548,7 @@ class EmbeddingSource:
         if wide is not x:
             x, sq = wide, row_sq_norms(wide)
         if (unit or nonzero) and not (sq > 0).all():  # _widen made every non-zero square > 0
-            raise self._zero_error()
+            raise self._zero_error(rows[sq == 0])
         if unit:
             norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
             x = x / norms.astype(x.dtype)[:, None]
@@ -595,7 +597,7 @@ class EmbeddingSource:
             bad = suspect[~np.isfinite(x[suspect]).all(axis=1)]
             if bad.size:
                 if not self.drop_nonfinite:
-                    raise self._nonfinite_error()
+                    raise self._nonfinite_error(rows[bad])
                 keep = np.ones(x.shape[0], dtype=bool)
                 keep[bad] = False
                 x, rows = x[keep], rows[keep]
@@ -643,15 +645,23 @@ class EmbeddingSource:
             norm_max=high if count else None, duplicate_rows=repeats, duplicate_groups=groups)
         return self._scan
 
-    def _nonfinite_error(self) -> InputError:
-        bad = self.scan().nonfinite_rows
-        return self._err(f"{bad.size} of {self.n_selected} rows contain NaN or Inf (rows "
-                         f"{_first_rows(bad)}); pass --drop-nonfinite to skip them.")
+    def _bad_rows(self, found: np.ndarray, kind: str, verb: str) -> str:
+        """"3 of 40 rows contain NaN or Inf (rows 2, 9, 30)": counted over the whole view by a
+        scan when that is cheap (up to :data:`SCAN_FOR_MESSAGE` values), else the rows of the
+        block at hand (a scan of 10⁹ rows only to count them would take hours)."""
+        if self.n_selected * self.d <= SCAN_FOR_MESSAGE:
+            every = getattr(self.scan(), kind)
+            return f"{every.size} of {self.n_selected} rows {verb} (rows {_first_rows(every)})"
+        return (f"rows {_first_rows(found)} {verb} (the first found; the other of the "
+                f"{self.n_selected} rows were not all checked)")
 
-    def _zero_error(self) -> InputError:
-        zero = self.scan().zero_rows
-        return self._err(f"{zero.size} of {self.n_selected} rows are all zero (rows "
-                         f"{_first_rows(zero)}); cosine geometry needs non-zero vectors.")
+    def _nonfinite_error(self, found: np.ndarray) -> InputError:
+        return self._err(f"{self._bad_rows(found, 'nonfinite_rows', 'contain NaN or Inf')}; "
+                         f"pass --drop-nonfinite to skip them.")
+
+    def _zero_error(self, found: np.ndarray) -> InputError:
+        return self._err(f"{self._bad_rows(found, 'zero_rows', 'are all zero')}; cosine "
+                         f"geometry needs non-zero vectors.")
 
     def to_array(self, *, unit: bool = False, dtype=None, max_bytes: int | None = None,
                  nonzero: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -197,3 +197,21 @@ def test_finiteness_checked_until_a_complete_pass_found_none(tmp_path, rng, monk
         for _ in range(2):  # every pass drops the same rows
             rows = np.concatenate([b.rows for b in src.blocks(block_rows=50)])
             np.testing.assert_array_equal(rows, np.setdiff1d(np.arange(300), [7, 250]))
+
+
+def test_bad_row_messages_do_not_scan_a_huge_view(tmp_path, monkeypatch):
+    """Counting every bad row of a 10⁹-row view would take hours: past SCAN_FOR_MESSAGE values
+    the message names the rows found so far and says the rest were not all checked."""
+    import geomkit.io.source as source_module
+
+    x = np.ones((400, 4))
+    x[[7, 300]] = 0
+    p = write_h5(tmp_path / "z.h5", x)
+    monkeypatch.setattr(source_module, "SCAN_FOR_MESSAGE", 100)
+    with open_source(str(p)) as src:
+        calls = []
+        monkeypatch.setattr(src, "scan", lambda: calls.append(1))
+        with pytest.raises(InputError, match=r"rows 7 are all zero \(the first found; the other "
+                                             r"of the 400 rows were not all checked\)"):
+            src.to_array(nonzero=True)
+        assert not calls
