@@ -211,7 +211,7 @@ def test_bad_row_messages_do_not_scan_a_huge_view(tmp_path, monkeypatch):
     with open_source(str(p)) as src:
         calls = []
         monkeypatch.setattr(src, "scan", lambda: calls.append(1))
-        with pytest.raises(InputError, match=r"rows 7 are all zero \(the first found; the other "
+        with pytest.raises(InputError, match=r"rows 7, 300 are all zero \(the first found; the other "
                                              r"of the 400 rows were not all checked\)"):
             src.to_array(nonzero=True)
         assert not calls
