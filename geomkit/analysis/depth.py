@@ -249,7 +249,7 @@ def compute_depth(ref, test=None, *, depth: str = "cosine", alternative: str = "
     if depth not in DEPTHS:
         raise UsageError(f"unknown depth '{depth}'; choose one of {', '.join(DEPTHS)}.")
     if alternative not in ("greater", "less", "two-sided"):
-        raise UsageError("--alternative takes greater, less or two-sided.")
+        raise UsageError(f"alternative '{alternative}' is not one of greater, less, two-sided.")
     if test is not None and test.d != ref.d:
         raise UsageError(f"{ref.label} has {ref.d} dimensions but {test.label} has {test.d}.")
     unit_sum, n_ref = _unit_sum(ref)

@@ -330,7 +330,8 @@ def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, p
     star = None
     if zeta is not None:
         if c0 is not None and c0.shape != cov.shape:
-            raise UsageError(f"--c0 covariance is {c0.shape[0]}-dimensional, the data {d}-dimensional.")
+            raise UsageError(f"the IsoScore* target covariance c0 is {c0.shape[0]}-dimensional, "
+                             f"the data {d}-dimensional.")
         star = isoscore_star(cov, zeta, c0)
 
     partition = PartitionAccumulator(second_vectors)

@@ -76,7 +76,8 @@ class Step:
         elif self.name == "abtt":
             D = self.options["directions"]
             if D >= len(moments.mean):
-                raise UsageError(f"--abtt {D} must be smaller than the dimension {len(moments.mean)}.")
+                raise UsageError(f"all-but-the-top cannot remove {D} directions of "
+                                 f"{len(moments.mean)}-dimensional vectors (at most d − 1).")
             _, vectors = eigh_descending(moments.cov())
             self.params = {"mean": moments.mean, "directions": vectors[:, :D]}
 
