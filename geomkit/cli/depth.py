@@ -3,7 +3,6 @@
 import click
 import numpy as np
 
-import geomkit.report.figures_depth  # noqa: F401  (registers the HTML figures)
 from geomkit.analysis.depth import DEPTHS, compute_depth
 from geomkit.cli.options import input_options, output_options
 from geomkit.errors import UsageError

@@ -4,7 +4,6 @@ import click
 import h5py
 import numpy as np
 
-import geomkit.report.figures_infogain  # noqa: F401  (registers the HTML figures)
 from geomkit.analysis.infogain import compute_infogain
 from geomkit.cli.options import input_options, output_options
 from geomkit.errors import InputError, UsageError

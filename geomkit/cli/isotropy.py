@@ -2,7 +2,6 @@
 
 import click
 
-import geomkit.report.figures_isotropy  # noqa: F401  (registers the HTML figures)
 from geomkit.analysis.isotropy import DEFAULT_ZETA, UNIFORMITY_MAX_N, compute_isotropy
 from geomkit.cli.options import input_options, output_options
 from geomkit.engine.moments import streaming_moments

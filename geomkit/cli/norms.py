@@ -2,7 +2,6 @@
 
 import click
 
-import geomkit.report.figures_norms  # noqa: F401  (registers the HTML figures)
 from geomkit.analysis.norms import compute_norms
 from geomkit.cli.options import input_options, output_options
 from geomkit.io.source import class_labels

@@ -46,7 +46,20 @@ def item_labels(order, *, rows, ids=None, limit: int = 32) -> list[str]:
     return labels
 
 
+# every module of figure builders: imported on the first page built, so that a result made
+# through the Python API gets the same figures as the CLI's (no import for a side effect)
+BUILDER_MODULES = ("isotropy", "hubness", "depth", "norms", "infogain")
+
+
+def _register_builders() -> None:
+    import importlib
+
+    for name in BUILDER_MODULES:
+        importlib.import_module(f"geomkit.report.figures_{name}")
+
+
 def build_figures(result: Result) -> list:
+    _register_builders()
     if isinstance(result, SweepResult):
         figs = sweep_figures(result)
         last = f"{result.kind} {safe_text(result.values[-1])}" if result.values else ""
