@@ -60,14 +60,18 @@ def _load_kernel():
                     continue
                 try:
                     lib = ctypes.CDLL(str(path))
-                except OSError:
+                    args = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int,
+                            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+                    lib.geomkit_row_sweep.restype = ctypes.c_int
+                    lib.geomkit_row_sweep.argtypes = args
+                    lib.geomkit_centre.restype = None
+                    lib.geomkit_centre.argtypes = args[:5] + [ctypes.c_void_p]
+                except (OSError, AttributeError) as exc:  # unloadable, or stale (a symbol missing)
+                    import sys
+                    why = str(exc).splitlines()[0].replace(f"{path}: ", "")[:120]
+                    print(f"geomkit: note: the compiled kernel {path.name} cannot be used "
+                          f"({why}); using numpy (reinstall to rebuild it).", file=sys.stderr)
                     continue
-                args = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int,
-                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-                lib.geomkit_row_sweep.restype = ctypes.c_int
-                lib.geomkit_row_sweep.argtypes = args
-                lib.geomkit_centre.restype = None
-                lib.geomkit_centre.argtypes = args[:5] + [ctypes.c_void_p]
                 _kernel = lib
                 break
     return _kernel or None

@@ -149,3 +149,30 @@ def test_isotropy_pass_is_the_same_with_and_without_the_kernel(tmp_path, rng, mo
     for key in ("isoscore", "avg_cosine", "partition_isotropy", "effective_rank",
                 "mean_norm_ratio", "uniformity"):
         assert a[key] == pytest.approx(b[key], rel=1e-9), key
+
+
+def test_a_stale_kernel_falls_back_to_numpy_with_one_note(tmp_path, monkeypatch, capsys):
+    """A library built from an older _sweep.c (a symbol missing) must not crash every command."""
+    import importlib.machinery
+    import shutil
+    import subprocess
+
+    from geomkit.engine import kernels
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:  # no compiler: the stale library cannot be made here (nothing to load either)
+        return
+    src = tmp_path / "stale.c"
+    src.write_text("int geomkit_row_sweep(void) { return 0; }\n")  # no geomkit_centre
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    (tmp_path / "engine").mkdir()
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(tmp_path / "engine" / f"_sweep{suffix}"),
+                    str(src)], check=True)
+    monkeypatch.setattr(kernels, "__file__", str(tmp_path / "engine" / "kernels.py"))
+    monkeypatch.setattr(kernels, "_kernel", None)
+    monkeypatch.delenv("GEOMKIT_NO_KERNEL", raising=False)
+    assert kernels._load_kernel() is None
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be used" in err and "geomkit_centre" in err
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_allclose(kernels.row_sweep(x).sq_norms, (x * x).sum(1))
