@@ -6,7 +6,14 @@ with N_k's mean and std (ddof = 1); robinhood = ½·Σ|N_i − mean| / ΣN; gini
 atkinson (ε = ½) = 1 − mean(√N)² / mean(N); antihub_occurrence = #{N = 0}/n; hubs = {N ≥ hub_size·k}
 (≥ as scikit-hubness computes it); hub_occurrence = Σ_hubs N / (k·n); groupie_ratio = max N / (n·k).
 With labels: leave-one-out k-NN error, majority vote of the k neighbours; a tie between labels goes
-to the tied label whose nearest member ranks first.
+to the tied label whose nearest member ranks first. Where every item has the same k-occurrence
+(e.g. N = 2, k = 1) both skewnesses are 0/0: None (null in JSON), said in the notes.
+
+Degenerate data (the limits used by each reduction: geomkit/transforms/hubness.py): exact
+duplicate rows are counted (``n_duplicates`` = rows equal to an earlier row = N − distinct rows,
+``n_duplicate_groups``) and put at distance 0; a note says what they do to k-occurrence.
+``candidates`` gives the candidate-list length mp / mp_empiric used (None: mp over all items);
+a list longer than the data is clamped to all other items and a note says so.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 from geomkit.report.result import Result
-from geomkit.transforms.hubness import reduced_knn
+from geomkit.transforms.hubness import candidates_used, check_metric, reduced_knn
 
 MEASURES = ("k_skewness", "k_skewness_truncnorm", "robinhood", "gini", "atkinson",
             "antihub_occurrence", "hub_occurrence", "groupie_ratio", "n_hubs", "n_antihubs")
@@ -35,13 +42,13 @@ def hubness_measures(kocc: np.ndarray, k: int, hub_size: float = 2.0) -> dict:
     if sd > 0:
         a = (0.0 - mean) / sd
         trunc = float(stats.truncnorm(a, np.inf).moment(3))  # as scikit-hubness: raw 3rd moment
-    else:
-        trunc = float("nan")
+    else:  # every item has the same k-occurrence: skewness is 0/0, undefined (None in JSON)
+        trunc = None
     sorted_k = np.sort(kf)
     gini = float(((2 * np.arange(1, n + 1) - n - 1) * sorted_k).sum() / (n * total))
     hubs = kf >= hub_size * k
     return {
-        "k_skewness": float(stats.skew(kf)) if sd > 0 else float("nan"),
+        "k_skewness": float(stats.skew(kf)) if sd > 0 else None,
         "k_skewness_truncnorm": trunc,
         "robinhood": float(0.5 * np.abs(kf - mean).sum() / total),
         "gini": gini,
@@ -79,6 +86,7 @@ class HubnessResult(Result):
     n_duplicates: int = 0
     n_duplicate_groups: int = 0
     n_dropped: int = 0
+    candidates: dict = field(default_factory=dict)
     kocc: dict = field(repr=False, default_factory=dict)
     rows: np.ndarray = field(repr=False, default=None)
     ids: np.ndarray = field(repr=False, default=None)
@@ -93,7 +101,8 @@ class HubnessResult(Result):
     def to_dict(self):
         return {"methods": self.methods, "k": self.k, "metric": self.metric, "n": self.n,
                 "n_dropped": self.n_dropped, "n_duplicates": self.n_duplicates,
-                "n_duplicate_groups": self.n_duplicate_groups, "knn": self.knn}
+                "n_duplicate_groups": self.n_duplicate_groups, "candidates": self.candidates,
+                "knn": self.knn}
 
     def summary_rows(self):
         return [{"method": m, **v} for m, v in self.methods.items()]
@@ -135,16 +144,24 @@ class HubnessResult(Result):
                          f"({self.n_duplicate_groups} groups): copies are each other's nearest "
                          f"neighbours at distance 0 (ties go to the lower row), so a group of "
                          f"more than k copies fills its members' lists and inflates the "
-                         f"k-occurrence of its first members; deduplicate to measure the space "
-                         f"itself.")
+                         f"k-occurrence of its first members (the reductions keep copies at "
+                         f"reduced distance 0 too, using the limits of their definitions where "
+                         f"a local scale is 0); deduplicate to measure the space itself.")
+        for m, used in self.candidates.items():
+            if used is not None and used == self.n - 1:
+                notes.append(f"{m}: candidate lists hold all {used} other items (the data has "
+                             f"fewer items than the lists asked for), i.e. the all-items method.")
         base = self.methods.get("none")
         if base:
             notes.append(f"{base['n_hubs']} hubs (k-occurrence ≥ {self.hub_size:g}·k) and "
                          f"{base['n_antihubs']} antihubs among {self.n} items; k-skewness "
-                         f"{base['k_skewness']:.2f} (0 for a symmetric k-occurrence distribution).")
+                         f"{_skew(base)} (0 for a symmetric k-occurrence distribution).")
+        if any(v["k_skewness"] is None for v in self.methods.values()):
+            notes.append("k-skewness is undefined (null) where every item has the same "
+                         "k-occurrence: no hubness at all.")
         for m, v in self.methods.items():
             if m != "none" and base:
-                notes.append(f"{m}: k-skewness {base['k_skewness']:.2f} -> {v['k_skewness']:.2f}, "
+                notes.append(f"{m}: k-skewness {_skew(base)} -> {_skew(v)}, "
                              f"Robin Hood {base['robinhood']:.3f} -> {v['robinhood']:.3f}"
                              + (f", k-NN error {base['knn_error']:.3f} -> {v['knn_error']:.3f}"
                                 if "knn_error" in v else "") + ".")
@@ -154,23 +171,28 @@ class HubnessResult(Result):
         return notes
 
 
+def _skew(values: dict) -> str:
+    return "undefined" if values["k_skewness"] is None else f"{values['k_skewness']:.2f}"
+
+
 def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("none",),
                     hub_size: float = 2.0, labels: np.ndarray | None = None,
                     approximate: bool = False, querybank: np.ndarray | None = None,
                     candidates: int | None = None, device: str | None = None,
                     max_bytes: int = 8 * 2**30) -> HubnessResult:
-    """k-occurrence measures of ``source`` for each reduction in ``reduce``."""
-    from geomkit.engine.knn import approximate_knn
+    """k-occurrence measures of ``source`` for each reduction in ``reduce``.
+
+    Exact duplicate rows are found first (``n_duplicates``: rows equal to an earlier row,
+    ``n_duplicate_groups``); they are at distance exactly 0 in every exact path. ``candidates``
+    in the result: the candidate-list length mp / mp_empiric used (None: mp over all items)."""
+    from geomkit.engine.duplicates import count_representatives, duplicate_representatives
+    from geomkit.engine.knn import approximate_knn, check_device
     from geomkit.errors import UsageError
 
-    from geomkit.engine.duplicates import duplicate_groups
-
+    if device:
+        check_device(device)
     for method in reduce:  # options that cannot act are refused before any read
-        if method == "dsl" and metric not in ("euclidean", "sqeuclidean"):
-            raise UsageError("dsl (DisSimLocal) is defined on squared euclidean distances: use "
-                             "the euclidean or sqeuclidean metric.")
-        if method in ("csls", "dis") and metric != "cosine":
-            raise UsageError(f"{method} is defined on cosine similarities: use the cosine metric.")
+        check_metric(method, metric)
         if approximate and method != "none":
             raise UsageError("hubness reductions need the exact distance matrix; with "
                              "approximate neighbours use the reduction none only.")
@@ -181,7 +203,8 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
     n = x.shape[0]
     if not 1 <= k < n:
         raise UsageError(f"k = {k} must be between 1 and N - 1 = {n - 1}.")
-    n_dup, n_groups = duplicate_groups(x)
+    rep = duplicate_representatives(x)
+    n_dup, n_groups = count_representatives(rep)
     methods, kocc_all = {}, {}
     knn_info = {"exact": True, "recall": None}
     for method in reduce:
@@ -190,7 +213,8 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
             knn_info = {"exact": False, "recall": res.recall}
         else:
             res = reduced_knn(x, k, method, metric=metric, memory=source.memory,
-                              querybank=querybank, candidates=candidates, device=device)
+                              querybank=querybank, candidates=candidates, device=device,
+                              duplicates=rep)
         kocc = k_occurrence(res.indices, n)
         values = hubness_measures(kocc, k, hub_size)
         if labels is not None:
@@ -200,5 +224,7 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
     return HubnessResult(k=k, metric=metric, n=n, methods=methods, knn=knn_info, hub_size=hub_size,
                          n_duplicates=n_dup, n_duplicate_groups=n_groups,
                          n_dropped=int(source.n_dropped or 0), kocc=kocc_all, rows=rows,
+                         candidates={m: candidates_used(m, k, n, candidates) for m in reduce
+                                     if m in ("mp", "mp_empiric")},
                          ids=None if meta.ids is None else meta.ids[rows],
                          texts=None if meta.texts is None else meta.texts[rows], label=source.label)

@@ -2,7 +2,6 @@
 
 import click
 
-import geomkit.report.figures_hubness  # noqa: F401  (registers the HTML figures)
 from geomkit.analysis.hubness import compute_hubness
 from geomkit.cli.options import input_options, output_options
 from geomkit.engine.knn import METRICS, available_devices

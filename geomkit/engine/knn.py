@@ -7,6 +7,12 @@ and ``dot`` (distance −x·y, larger dot product = nearer). Self is excluded by
 
 Ties are exact and deterministic: all candidates whose distance equals the k-th smallest are
 gathered and ordered by (distance, row index), so among equal distances the lower row index wins.
+:func:`topk_rows` takes a second key for ties (hubness reductions: the raw distance) and a column
+per row to exclude (self), which stays out even when +∞ values tie at rank k; NaN is refused.
+
+Exact duplicate rows: given ``duplicates`` (the lowest equal row of each row,
+:mod:`geomkit.engine.duplicates`), :func:`exact_knn` and :func:`iter_distance_blocks` put exact
+copies at distance exactly 0 (float Gram products do not), and nothing ranks before them.
 
 Approximate search (:func:`approximate_knn`, for N in the millions) uses faiss' inverted-file index
 (IVF-Flat; inner product on unit vectors for cosine): well kept, pip-installable wheels, exact
@@ -156,8 +162,8 @@ def topk_rows(dist: np.ndarray, k: int, *, tiebreak: np.ndarray | None = None,
 
 
 def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int | None = None,
-              memory: int = 256 * 2**20, exclude_self: bool = True, device: str | None = None
-              ) -> KnnResult:
+              memory: int = 256 * 2**20, exclude_self: bool = True, device: str | None = None,
+              duplicates: np.ndarray | None = None) -> KnnResult:
     """Exact k-NN of every row of ``x`` among the rows of ``x`` (self excluded).
 
     X·Xᵀ is symmetric, so only the blocks on and above the diagonal are multiplied (half the
@@ -165,6 +171,11 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
     Products and selection run in torch (multithreaded ``topk``; ``device`` e.g. "cuda" when one is
     available) in the data's dtype. Rows whose (k+1)-th candidate ties the k-th are re-selected
     exactly over all rows (the lower index wins).
+
+    ``duplicates`` (the lowest equal row of every row, :func:`geomkit.engine.duplicates.
+    duplicate_representatives`): exact copies get distance exactly 0 and no other row ranks
+    before them (cosine and euclidean scores are capped at the self score, so a near-parallel
+    row whose cosine rounds above 1 ties at 0 instead); ``dot`` is left as computed.
     """
     import torch
 
@@ -182,6 +193,20 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
     kk = min(k + 1, n - 1) if exclude_self else min(k + 1, n)
     best_v = torch.full((n, kk), -torch.inf, dtype=xt.dtype, device=xt.device)
     best_i = torch.zeros((n, kk), dtype=torch.int64, device=xt.device)
+    force = duplicates is not None and metric != "dot"
+    if force:  # the score of distance 0 per row: 1 (unit rows) or |x|² (2 q·x − |x|² at x = q)
+        cap = sq_t if euclid else torch.ones(n, dtype=xt.dtype, device=xt.device)
+        rep_t = torch.from_numpy(np.asarray(duplicates, dtype=np.int64)).to(xt.device)
+        copied = np.bincount(duplicates, minlength=n)[duplicates] > 1
+        copied_t = torch.from_numpy(copied).to(xt.device)
+
+    def forced(s, r: slice, c: slice):
+        """Scores of rows r against columns c with copies at the cap and nothing above it."""
+        s = torch.minimum(s, cap[r][:, None])
+        if copied_t[r].any() and copied_t[c].any():
+            same = rep_t[r][:, None] == rep_t[c][None, :]
+            s = torch.where(same, cap[r][:, None], s)
+        return s
 
     def merge(rows: slice, scores, col0: int):
         v, i = torch.topk(scores, min(kk, scores.shape[1]), dim=1)
@@ -204,6 +229,8 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
                     s_cols = 2.0 * gram.T - sq_t[ra][None, :]
                 else:
                     s_rows, s_cols = gram, gram.T
+                if force:
+                    s_rows, s_cols = forced(s_rows, ra, rc), forced(s_cols, rc, ra)
                 if c == a:
                     if exclude_self:
                         s_rows = s_rows.clone()
@@ -216,15 +243,23 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
     order = np.lexsort((idx[:, :k], -vals[:, :k]), axis=1)
     indices = np.take_along_axis(idx[:, :k], order, axis=1)
     scores = np.take_along_axis(vals[:, :k], order, axis=1).astype(np.float64)
-    if kk > k:
-        for i in np.flatnonzero(vals[:, k] == vals[:, k - 1]):
-            row = (xp @ xp[i]).astype(np.float64)
+    if kk > k:  # the (k+1)-th ties the k-th: those rows again, over all columns, in chunks
+        ties = np.flatnonzero(vals[:, k] == vals[:, k - 1])
+        step = max(1, 2**20 // n)
+        for a in range(0, ties.size, step):
+            t = ties[a:a + step]
+            row = (xp[t] @ xp.T).astype(np.float64)
             if euclid:
-                row = 2.0 * row - x_sq
+                row = 2.0 * row - x_sq[None, :]
+            if force:
+                row_cap = x_sq[t] if euclid else np.ones(t.size)
+                np.minimum(row, row_cap[:, None], out=row)
+                same = duplicates[t][:, None] == duplicates[None, :]
+                row = np.where(same, row_cap[:, None], row)
             if exclude_self:
-                row[i] = -np.inf
-            sel = topk_rows(-row[None, :], k)[0][0]
-            indices[i], scores[i] = sel, row[sel]
+                row[np.arange(t.size), t] = -np.inf
+            sel = topk_rows(-row, k, exclude=t if exclude_self else None)[0]
+            indices[t], scores[t] = sel, np.take_along_axis(row, sel, axis=1)
     if metric == "cosine":
         distances = np.maximum(1.0 - scores, 0.0)
     elif metric == "dot":
@@ -233,6 +268,8 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
         distances = np.clip(x_sq[:, None] - scores, 0.0, None)
         if metric == "euclidean":
             distances = np.sqrt(distances)
+    if force:
+        distances[duplicates[indices] == duplicates[:, None]] = 0.0
     return KnnResult(indices, distances, metric)
 
 

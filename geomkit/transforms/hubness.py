@@ -21,6 +21,31 @@ and takes the k nearest under the reduced distance (self excluded) in a second p
 - ``dis``   QB-Norm dynamic inverted softmax, querybank = the dump itself (or ``querybank``):
             A = items that are the top-1 of some querybank item; a query whose raw top-1 is in A
             is re-scored by β·s(q,g) − logsumexp_b β·s(b,g) (β = 20, self excluded), others keep s.
+
+Ties: equal reduced values go to the nearer raw distance, then the lower index (mp_empiric and
+mp over candidates: the candidate order, which is the same); self is never a neighbour, also
+when reduced values are +∞ (:func:`geomkit.engine.knn.topk_rows`).
+
+Degenerate data (exact duplicates, identical rows, tiny N) — the definitions' limits, no 0/0:
+
+- Exact copies (found by :func:`geomkit.engine.duplicates.duplicate_representatives`) are at
+  distance exactly 0 under cosine, euclidean and sqeuclidean (Gram products would leave them
+  anywhere from 0 to ~1e-3·‖x‖ apart in float32). ``dot`` is no distance and is left as is.
+- ``ls`` with σ_x σ_y = 0 (an item with ≥ k_ls copies): 0 for d = 0, 1 for d > 0. LS is ranked
+  by its exponent z = d²/(σ_x σ_y) (z = +∞ in the limit), which orders pairs as LS does without
+  LS's rounding to exactly 1 for z ≳ 37; the reported value is 1 − exp(−z).
+- ``nicdm`` with r_x r_y = 0: 0 for d = 0, +∞ for d > 0.
+- Gaussian ``mp`` with σ = 0 (all of an item's distances equal: identical rows, N = 2, or c
+  candidates that are all copies): the survival function of the point mass at μ, 1 for d < μ
+  and 0 for d ≥ μ (P(X > d) with X = μ); the pruning bound is skipped for such items.
+- ``dsl``, ``csls``, ``dis``, ``mp_empiric`` divide by no local scale: copies simply tie at the
+  nearest value.
+- ls and nicdm need non-negative distances: the ``dot`` metric is refused for them.
+- Too few items: ``ls``/``nicdm`` need N ≥ k_ls + 1 = 6, ``dsl`` N ≥ k_ls = 5, ``csls``
+  N ≥ 11 (a :class:`~geomkit.errors.UsageError` naming the minimum: their neighbourhood size is
+  part of the method, not shrunk silently). Candidate lists of ``mp``/``mp_empiric`` longer
+  than the N − 1 other items are clamped to all of them (:func:`candidates_used`; the all-items
+  method, nothing approximated), which ``hubness`` reports in its JSON and notes.
 """
 
 from __future__ import annotations
@@ -28,8 +53,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp, ndtr
 
+from geomkit.engine.duplicates import duplicate_representatives
 from geomkit.engine.knn import (KnnResult, distance_block, exact_knn, iter_distance_blocks,
-                                prepare, topk_rows)
+                                prepare, topk_rows, zero_duplicate_pairs)
 
 REDUCTIONS = ("none", "mp", "mp_empiric", "ls", "nicdm", "dsl", "csls", "dis")
 K_CSLS = 10  # CSLS's neighbourhood (Conneau et al. 2018)
@@ -44,45 +70,49 @@ def _sf(d, mu, sigma):
     return np.where(np.isnan(sf), 0.0, sf)
 
 
-def _reduced_topk(x, k, metric, rescale, memory, mask_self=True):
+def _reduced_topk(x, k, metric, rescale, memory, duplicates=None, to_score=None):
+    """k nearest of every row under ``rescale(raw distance block, rows)`` (self excluded);
+    equal reduced values go to the nearer raw distance, then the lower index. ``to_score``
+    maps the ranking key to the reported value (LS ranks by its exponent)."""
     n = x.shape[0]
     indices = np.empty((n, k), dtype=np.int64)
     scores = np.empty((n, k))
-    for start, dist in iter_distance_blocks(x, metric, memory=memory):
-        b = dist.shape[0]
-        rows = np.arange(start, start + b)
+    for start, dist in iter_distance_blocks(x, metric, memory=memory, duplicates=duplicates):
+        rows = np.arange(start, start + dist.shape[0])
         red = rescale(dist, rows)
-        if mask_self:
-            red[np.arange(b), rows] = np.inf
-        indices[start:start + b], scores[start:start + b] = topk_rows(red, k)
-    return indices, scores
+        indices[start:start + rows.size], scores[start:start + rows.size] = topk_rows(
+            red, k, tiebreak=dist, exclude=rows)
+    return indices, (scores if to_score is None else to_score(scores))
 
 
-def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 2**20):
+def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 2**20,
+                     duplicates=None):
     if candidates is None:
-        return _mp_full(x, k, metric, memory)
-    base = exact_knn(x, candidates, metric=metric, memory=memory)
+        return _mp_full(x, k, metric, memory, duplicates)
+    base = exact_knn(x, candidates, metric=metric, memory=memory, duplicates=duplicates)
     mu = base.distances.mean(1)
     sigma = base.distances.std(1)
     red = 1.0 - _sf(base.distances, mu[:, None], sigma[:, None]) * _sf(
         base.distances, mu[base.indices], sigma[base.indices])
-    order = np.lexsort((base.indices, red), axis=1)[:, :k]
+    # candidates come sorted by (raw distance, index): a stable sort keeps that order for ties
+    order = np.argsort(red, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(base.indices, order, 1), np.take_along_axis(red, order, 1)
 
 
 def mutual_proximity_empiric(x, k, *, metric="euclidean", candidates=MP_EMPIRIC_CANDIDATES,
-                             memory=256 * 2**20):
+                             memory=256 * 2**20, duplicates=None):
     """Empiric MP over each item's ``candidates`` nearest non-self neighbours; O(N·c²)."""
-    ind, red = mp_empiric_scores(x, max(candidates, k + 1), metric=metric, memory=memory)
+    ind, red = mp_empiric_scores(x, max(candidates, k + 1), metric=metric, memory=memory,
+                                 duplicates=duplicates)
     order = np.argsort(red, axis=1, kind="stable")[:, :k]  # ties: the nearer raw candidate
     return np.take_along_axis(ind, order, 1), np.take_along_axis(red, order, 1)
 
 
-def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20):
+def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20, duplicates=None):
     """(candidate indices sorted by raw distance, their empiric MP distances), both (N, c)."""
     n = x.shape[0]
     c = min(candidates, n - 1)
-    base = exact_knn(x, c, metric=metric, memory=memory)
+    base = exact_knn(x, c, metric=metric, memory=memory, duplicates=duplicates)
     ind, dist = base.indices, base.distances.astype(np.float64)
     counts = np.empty((n, c))
     later = np.triu(np.ones((c, c), dtype=bool), 1)  # later[p, q]: position q comes after p in L_x
@@ -114,7 +144,7 @@ def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20):
     return ind, 1.0 - counts / n
 
 
-def _mp_full(x, k, metric, memory):
+def _mp_full(x, k, metric, memory, duplicates=None):
     """Gaussian MP over all other items, two blockwise passes in torch (float64).
 
     Pass 1: μ, σ of every row and its raw nearest candidates. Their exact MP gives each row an
@@ -123,6 +153,8 @@ def _mp_full(x, k, metric, memory):
     evaluates the Gaussian tails only for pairs under both thresholds (well under 1% of the pairs
     on embedding-like data), with the same formula, so the selection is exact. Ties (MP often
     rounds to exactly 0 for close pairs) go to the nearer raw distance, then the lower index.
+    Rows with σ = 0 (a step, not a Gaussian tail) or no usable bound evaluate all their pairs.
+    Exact copies (``duplicates``) are at distance exactly 0; cosine distances are clipped at 0.
     """
     import torch
     from scipy.special import ndtri
@@ -135,14 +167,24 @@ def _mp_full(x, k, metric, memory):
     n_cand = min(n - 1, 2 * k)
     root2 = np.sqrt(2.0)
 
+    force = duplicates is not None and metric != "dot"
+    if force:
+        rep_t = torch.from_numpy(np.asarray(duplicates, dtype=np.int64))
+        copied_t = torch.from_numpy(np.bincount(duplicates, minlength=n)[duplicates] > 1)
+
     def to_distance(g, a):
-        """Gram rows a.. → distances in place; (|x|² + |y|²) − 2g keeps d_xy == d_yx."""
-        if metric == "cosine":
-            return g.neg_().add_(1.0)
+        """Gram rows a.. → distances in place; (|x|² + |y|²) − 2g keeps d_xy == d_yx; exact
+        copies (``duplicates``) at exactly 0."""
         if metric == "dot":
             return g.neg_()
-        d2 = g.mul_(-2.0).add_(sq[a:a + g.shape[0], None] + sq[None, :]).clamp_(min=0.0)
-        return d2 if metric == "sqeuclidean" else d2.sqrt_()
+        if metric == "cosine":  # ≥ 0: identical unit vectors may round to a cosine above 1
+            d = g.neg_().add_(1.0).clamp_(min=0.0)
+        else:
+            d = g.mul_(-2.0).add_(sq[a:a + g.shape[0], None] + sq[None, :]).clamp_(min=0.0)
+            d = d if metric == "sqeuclidean" else d.sqrt_()
+        if force and copied_t[a:a + d.shape[0]].any():
+            d.masked_fill_(rep_t[a:a + d.shape[0], None] == rep_t[None, :], 0.0)
+        return d
 
     def dist(a):
         return to_distance(xt[a:a + b] @ xt.T, a)
@@ -245,40 +287,49 @@ def _scaled(d, scale, zero_zero, zero_positive, formula):
     return out
 
 
-def local_scaling(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20):
-    """LS(d) = 1 − exp(−d²/(σ_x σ_y)); with σ_x σ_y = 0: 0 for d = 0, 1 for d > 0 (the limits)."""
-    sigma = exact_knn(x, k_ls, metric=metric, memory=memory).distances[:, -1]
+def local_scaling(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20, duplicates=None):
+    """LS(d) = 1 − exp(−d²/(σ_x σ_y)); with σ_x σ_y = 0: 0 for d = 0, 1 for d > 0 (the limits).
+
+    Ranked by the exponent z = d²/(σ_x σ_y) (z = +∞ where σ_x σ_y = 0 < d), which orders pairs
+    as LS does but without LS's rounding to exactly 1 for z ≳ 37 (ties that would go by index)."""
+    sigma = exact_knn(x, k_ls, metric=metric, memory=memory,
+                      duplicates=duplicates).distances[:, -1]
     return _reduced_topk(x, k, metric, lambda d, rows: _scaled(
-        d, sigma[rows, None] * sigma[None, :], 0.0, 1.0,
-        lambda d, s: 1.0 - np.exp(-d ** 2 / s)), memory)
+        d, sigma[rows, None] * sigma[None, :], 0.0, np.inf, lambda d, s: d * d / s),
+        memory, duplicates, to_score=lambda z: -np.expm1(-z))
 
 
-def nicdm(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20):
+def nicdm(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20, duplicates=None):
     """NICDM d/√(r_x r_y); with r_x r_y = 0: 0 for d = 0, +∞ for d > 0 (the limits)."""
-    r = exact_knn(x, k_ls, metric=metric, memory=memory).distances.mean(1)
+    r = exact_knn(x, k_ls, metric=metric, memory=memory, duplicates=duplicates).distances.mean(1)
     return _reduced_topk(x, k, metric, lambda d, rows: _scaled(
-        d, r[rows, None] * r[None, :], 0.0, np.inf, lambda d, s: d / np.sqrt(s)), memory)
+        d, r[rows, None] * r[None, :], 0.0, np.inf, lambda d, s: d / np.sqrt(s)), memory,
+        duplicates)
 
 
-def dis_sim_local(x, k, *, k_ls=5, memory=256 * 2**20):
+def dis_sim_local(x, k, *, k_ls=5, memory=256 * 2**20, duplicates=None):
     xf = np.asarray(x, dtype=np.float64)
     # as scikit-hubness: the k_ls nearest *including the item itself* (self + k_ls - 1 others)
-    nn = exact_knn(x, k_ls - 1, metric="sqeuclidean", memory=memory).indices if k_ls > 1 else None
+    nn = exact_knn(x, k_ls - 1, metric="sqeuclidean", memory=memory,
+                   duplicates=duplicates).indices if k_ls > 1 else None
     centroids = xf if nn is None else (xf + xf[nn].sum(axis=1)) / k_ls
     local = ((xf - centroids) ** 2).sum(1)
     return _reduced_topk(x, k, "sqeuclidean",
-                         lambda d, rows: d - local[rows, None] - local[None, :], memory)
+                         lambda d, rows: d - local[rows, None] - local[None, :], memory,
+                         duplicates)
 
 
-def csls(x, k, *, k_csls=K_CSLS, memory=256 * 2**20):
-    r = 1.0 - exact_knn(x, k_csls, metric="cosine", memory=memory).distances.mean(1)
+def csls(x, k, *, k_csls=K_CSLS, memory=256 * 2**20, duplicates=None):
+    r = 1.0 - exact_knn(x, k_csls, metric="cosine", memory=memory,
+                        duplicates=duplicates).distances.mean(1)
     # distance 1 - cos; CSLS = 2cos - r_x - r_y, used as a distance by its negative
-    idx, neg = _reduced_topk(x, k, "cosine",
-                             lambda d, rows: -(2.0 * (1.0 - d) - r[rows, None] - r[None, :]), memory)
-    return idx, neg
+    return _reduced_topk(x, k, "cosine",
+                         lambda d, rows: -(2.0 * (1.0 - d) - r[rows, None] - r[None, :]), memory,
+                         duplicates)
 
 
-def dynamic_inverted_softmax(x, k, *, querybank=None, beta=20.0, memory=256 * 2**20):
+def dynamic_inverted_softmax(x, k, *, querybank=None, beta=20.0, memory=256 * 2**20,
+                             duplicates=None):
     """QB-Norm DIS on cosine similarities; querybank rows default to the dump (self excluded)."""
     xp, _ = prepare(x, "cosine")
     own = querybank is None
@@ -288,9 +339,11 @@ def dynamic_inverted_softmax(x, k, *, querybank=None, beta=20.0, memory=256 * 2*
     activated = np.zeros(n, dtype=bool)
     step = max(1, memory // (8 * 3 * n))
     for start in range(0, bank.shape[0], step):
-        sim = (bank[start:start + step] @ xp.T).astype(np.float64)
+        sim = np.minimum((bank[start:start + step] @ xp.T).astype(np.float64), 1.0)
         if own:
             b = sim.shape[0]
+            if duplicates is not None:  # exact copies at cosine exactly 1, as in the rescale
+                zero_duplicate_pairs(sim, np.arange(start, start + b), duplicates, 1.0)
             sim[np.arange(b), np.arange(start, start + b)] = -np.inf
         lse = np.logaddexp(lse, logsumexp(beta * sim, axis=0))
         activated[np.argmax(sim, axis=1)] = True
@@ -304,7 +357,7 @@ def dynamic_inverted_softmax(x, k, *, querybank=None, beta=20.0, memory=256 * 2*
         out = -sim
         out[use] = -(beta * sim[use] - lse[None, :])
         return out
-    return _reduced_topk(x, k, "cosine", rescale, memory)
+    return _reduced_topk(x, k, "cosine", rescale, memory, duplicates)
 
 
 def min_items(method: str, k_ls: int = 5) -> int:
@@ -313,40 +366,76 @@ def min_items(method: str, k_ls: int = 5) -> int:
     return {"ls": k_ls + 1, "nicdm": k_ls + 1, "dsl": k_ls, "csls": K_CSLS + 1}.get(method, 2)
 
 
-def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, **options) -> KnnResult:
+def candidates_used(method: str, k: int, n: int, candidates: int | None = None) -> int | None:
+    """Length of the candidate lists ``mp`` / ``mp_empiric`` use on ``n`` items: the asked
+    length (mp_empiric: default :data:`MP_EMPIRIC_CANDIDATES`, at least k + 1), clamped to the
+    n − 1 other items (then the lists hold every other item: the all-items method, nothing
+    approximated). None for mp over all items and for the other methods."""
+    if method == "mp":
+        return None if candidates is None else min(candidates, n - 1)
+    if method == "mp_empiric":
+        return min(max(candidates or MP_EMPIRIC_CANDIDATES, k + 1), n - 1)
+    return None
+
+
+def check_metric(method: str, metric: str) -> None:
+    """Refuse a metric a reduction is not defined on (a :class:`~geomkit.errors.UsageError`)."""
+    from geomkit.errors import UsageError
+
+    if method == "dsl" and metric not in ("euclidean", "sqeuclidean"):
+        raise UsageError(f"dsl (DisSimLocal) is defined on squared euclidean distances, not "
+                         f"{metric}: use the euclidean or sqeuclidean metric (both give the "
+                         f"same result).")
+    if method in ("csls", "dis") and metric != "cosine":
+        raise UsageError(f"{method} is defined on cosine similarities, not {metric}: use the "
+                         f"cosine metric.")
+    if method in ("ls", "nicdm") and metric == "dot":
+        raise UsageError(f"{method} scales non-negative distances; the dot metric's distance "
+                         f"−x·y is negative for most pairs: use the cosine, euclidean or "
+                         f"sqeuclidean metric.")
+
+
+AUTO = "auto"
+
+
+def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, duplicates=AUTO,
+                **options) -> KnnResult:
     """k-NN under a hubness reduction; ``method`` in :data:`REDUCTIONS`.
 
     A method whose local statistics use a fixed number of neighbours needs more items than
     that (:func:`min_items`); fewer is a :class:`~geomkit.errors.UsageError`, never a silently
-    smaller neighbourhood."""
+    smaller neighbourhood. Candidate lists longer than the data are clamped
+    (:func:`candidates_used`). ``duplicates``: the lowest equal row of every row, None for
+    all-distinct rows, or "auto" (found here); exact copies are at distance exactly 0."""
+    from geomkit.errors import UsageError
+
+    n = x.shape[0]
     need = min_items(method, options.get("k_ls", 5))
-    if x.shape[0] < need:
-        from geomkit.errors import UsageError
+    if n < need:
         raise UsageError(f"the {method} reduction needs at least {need} items (its local scale "
-                         f"uses the {need - 1} nearest neighbours of each); this view has "
-                         f"{x.shape[0]}.")
+                         f"uses the {need - 1} nearest neighbours of each); this view has {n}.")
+    check_metric(method, metric)
+    if isinstance(duplicates, str):
+        duplicates = duplicate_representatives(x)
     if method == "none":
-        return exact_knn(x, k, metric=metric, memory=memory, device=options.get("device"))
-    candidates = options.get("candidates")
-    if candidates is not None:
-        candidates = min(candidates, x.shape[0] - 1)
+        return exact_knn(x, k, metric=metric, memory=memory, device=options.get("device"),
+                         duplicates=duplicates)
+    candidates = candidates_used(method, k, n, options.get("candidates"))
+    common = dict(memory=memory, duplicates=duplicates)
     if method == "mp":
-        idx, dist = mutual_proximity(x, k, metric=metric, candidates=candidates,
-                                     memory=memory)
+        idx, dist = mutual_proximity(x, k, metric=metric, candidates=candidates, **common)
     elif method == "mp_empiric":
-        idx, dist = mutual_proximity_empiric(x, k, metric=metric,
-                                             candidates=candidates or MP_EMPIRIC_CANDIDATES,
-                                             memory=memory)
+        idx, dist = mutual_proximity_empiric(x, k, metric=metric, candidates=candidates, **common)
     elif method == "ls":
-        idx, dist = local_scaling(x, k, metric=metric, k_ls=options.get("k_ls", 5), memory=memory)
+        idx, dist = local_scaling(x, k, metric=metric, k_ls=options.get("k_ls", 5), **common)
     elif method == "nicdm":
-        idx, dist = nicdm(x, k, metric=metric, k_ls=options.get("k_ls", 5), memory=memory)
+        idx, dist = nicdm(x, k, metric=metric, k_ls=options.get("k_ls", 5), **common)
     elif method == "dsl":
-        idx, dist = dis_sim_local(x, k, k_ls=options.get("k_ls", 5), memory=memory)
+        idx, dist = dis_sim_local(x, k, k_ls=options.get("k_ls", 5), **common)
     elif method == "csls":
-        idx, dist = csls(x, k, memory=memory)
+        idx, dist = csls(x, k, **common)
     elif method == "dis":
-        idx, dist = dynamic_inverted_softmax(x, k, querybank=options.get("querybank"), memory=memory)
+        idx, dist = dynamic_inverted_softmax(x, k, querybank=options.get("querybank"), **common)
     else:
         raise ValueError(f"unknown reduction {method!r}")
     return KnnResult(idx, dist, metric if method not in ("dsl",) else "sqeuclidean")

@@ -12,7 +12,8 @@ def test_json_contract_matches_oracle():
     oracle = json.loads((ORACLES / "hubness.json").read_text())["values"]["gauss_d16_cosine"]
     out = run_json("hubness", f"{ORACLES}/hubness_data.h5:/gauss_d16", "--reduce", "none,mp")
     assert list(out) == ["methods", "k", "metric", "n", "n_dropped", "n_duplicates",
-                         "n_duplicate_groups", "knn"]
+                         "n_duplicate_groups", "candidates", "knn"]
+    assert out["candidates"] == {"mp": None}  # Gaussian MP over all other items
     assert (out["n_dropped"], out["n_duplicates"], out["n_duplicate_groups"]) == (0, 0, 0)
     assert (out["k"], out["metric"], out["n"]) == (10, "cosine", 2000)
     assert out["knn"] == {"exact": True, "recall": None}
@@ -46,6 +47,7 @@ def test_mp_candidates_option():
     assert out["methods"]["mp"]["gini"] == pytest.approx(oracle["mp_normal_c100_noself"]["gini"],
                                                          abs=1e-9)
     assert out["methods"]["mp_empiric"]["n_antihubs"] >= 0
+    assert out["candidates"] == {"mp": 100, "mp_empiric": 100}
     bad = run_cli("hubness", data, "-k", "10", "--reduce", "mp", "--mp-candidates", "10")
     assert bad.returncode == 2 and "--mp-candidates" in bad.stderr
 
@@ -67,6 +69,7 @@ def test_unavailable_devices_are_one_line_usage_errors(tmp_path, rng, device):
     bad = run_cli("hubness", p, "--device", device)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.count("\n") == 1 and f"--device {device}" in bad.stderr
+    assert "(available: cpu" in bad.stderr  # names what can be used instead
 
 
 @pytest.mark.parametrize("method,n", [("ls", 5), ("nicdm", 5), ("dsl", 4), ("csls", 10)])
@@ -102,3 +105,51 @@ def test_duplicates_counted_and_zero_rows_refused_for_cosine(tmp_path, rng):
     bad = run_cli("hubness", pz)
     assert bad.returncode == 3 and "1 of 80 rows are all zero" in bad.stderr
     assert run_json("hubness", pz, "--metric", "euclidean")["n"] == 80
+
+
+def test_candidate_lists_longer_than_the_data_are_clamped_and_said(tmp_path, rng):
+    """mp_empiric's default 100 candidates on 40 items: all 39 others, in the JSON and a note;
+    Gaussian MP with 39 candidates is then MP over all items (the same k-occurrence)."""
+    p = write_h5(tmp_path / "c.h5", rng.standard_normal((40, 5)))
+    out = run_json("hubness", p, "-k", "3", "--reduce", "mp,mp_empiric", "--mp-candidates", "500")
+    assert out["candidates"] == {"mp": 39, "mp_empiric": 39}
+    full = run_json("hubness", p, "-k", "3", "--reduce", "mp")
+    assert out["methods"]["mp"] == full["methods"]["mp"] and full["candidates"] == {"mp": None}
+    table = run_cli("hubness", p, "-k", "3", "--reduce", "mp_empiric", "--format", "table",
+                    check_code=0)
+    assert "mp_empiric: candidate lists hold all 39 other items" in " ".join(table.stdout.split())
+
+
+def test_degenerate_inputs_exit_cleanly(tmp_path, rng):
+    """The hardening issue's tracebacks: each is now a result with finite numbers (skewness
+    null where every item has the same k-occurrence) or one line with exit code 2 or 3."""
+    same = write_h5(tmp_path / "same.h5", np.ones((30, 4)))
+    zero = write_h5(tmp_path / "zero.h5", np.zeros((30, 4)))
+    two = write_h5(tmp_path / "two.h5", rng.standard_normal((2, 4)))
+    three = write_h5(tmp_path / "three.h5", rng.standard_normal((3, 4)))
+    ok = [(same, "--reduce", "mp"), (zero, "--reduce", "mp,ls,nicdm,dsl,mp_empiric", "--metric",
+                                     "euclidean"),
+          (two, "-k", "1", "--reduce", "none,mp,mp_empiric,dis")]
+    for args in ok:
+        out = run_json("hubness", *args)
+        for values in out["methods"].values():
+            assert all(v is None or np.isfinite(v) for v in values.values()), args
+    two_out = run_json("hubness", two, "-k", "1", "--reduce", "mp")
+    assert two_out["methods"]["mp"]["k_skewness"] is None  # N_k = (1, 1)
+    refused = [((zero, "--reduce", "mp"), 3), ((three, "-k", "2", "--reduce", "ls"), 2),
+               ((three, "-k", "2", "--reduce", "nicdm"), 2),
+               ((three, "-k", "2", "--reduce", "csls"), 2),
+               ((three, "--metric", "dot", "--reduce", "nicdm"), 2)]
+    for args, code in refused:
+        bad = run_cli("hubness", *args)
+        assert bad.returncode == code and "Traceback" not in bad.stderr, (args, bad.stderr)
+        assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("geomkit: error: "), args
+
+
+def test_dsl_metric_message_names_the_metrics_that_fit(tmp_path, rng):
+    p = write_h5(tmp_path / "m.h5", rng.standard_normal((30, 4)))
+    for metric in ("cosine", "dot"):
+        bad = run_cli("hubness", p, "--reduce", "dsl", "--metric", metric)
+        assert bad.returncode == 2 and f"not {metric}" in bad.stderr
+        assert "euclidean or sqeuclidean" in bad.stderr
+

@@ -122,7 +122,10 @@ class Worker:
         self.start()
 
     def start(self):
-        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        # a damaged heap makes HDF5 loop forever; geomkit reads variable-length data in a child
+        # it kills after GEOMKIT_READ_TIMEOUT s (default 10). The copies hold 64 strings a
+        # dataset, read in milliseconds: 3 s keeps a hung copy from costing 10 s per command.
+        env = dict(os.environ, PYTHONWARNINGS="ignore", GEOMKIT_READ_TIMEOUT="3")
         self.lines = queue.Queue()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, str(WORKER)], stdin=subprocess.PIPE,
