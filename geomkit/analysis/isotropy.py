@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geomkit.engine.kernels import row_sweep
-from geomkit.engine.moments import (MomentAccumulator, RowStatAccumulator, eigh_descending,
-                                    run_pass)
+from geomkit.engine.moments import (MomentAccumulator, RowLog, RowStatAccumulator,
+                                    eigh_descending, row_numbers, run_pass, take)
 from geomkit.errors import UsageError
 from geomkit.report.result import Result, flatten
 
@@ -127,17 +127,18 @@ class ConformityAccumulator:
     (one matrix-vector product per block); rows that do not line up with them are swept here.
     """
 
-    def __init__(self, mean_unit: np.ndarray, known: tuple[np.ndarray, np.ndarray] | None = None):
+    def __init__(self, mean_unit: np.ndarray, known: tuple | None = None):
         self.mean_unit = mean_unit
-        self.rows, self.dots = [], []
+        self.rows, self.dots = RowLog(), []
         self._known, self._pos = known, 0
         self.takes_sweep = known is None  # run_pass then hands over the block's row sweep
 
     def _norms(self, rows, x, sweep):
         if self._known is not None:
-            known_rows, known_norms = self._known
+            known_rows, known_norms = self._known  # known_rows None: 0..n−1
             end = self._pos + rows.size
-            if np.array_equal(known_rows[self._pos:end], rows):
+            if (np.array_equal(known_rows[self._pos:end], rows) if known_rows is not None else
+                    rows.size and rows[0] == self._pos and rows[-1] == end - 1):
                 norms, self._pos = known_norms[self._pos:end], end
                 return norms
         return (sweep if sweep is not None else row_sweep(x)).norms
@@ -145,11 +146,11 @@ class ConformityAccumulator:
     def consume(self, rows, x, sweep=None):
         norms = self._norms(rows, x, sweep)
         dots = (x @ self.mean_unit.astype(x.dtype)).astype(np.float64)
-        self.rows.append(rows)
+        self.rows.add(rows)
         self.dots.append(np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0))
 
     def result(self):
-        return np.concatenate(self.rows), np.concatenate(self.dots)
+        return self.rows.result(), np.concatenate(self.dots)
 
 
 def uniformity_and_cosines(unit: np.ndarray, t: float = UNIFORMITY_T, block: int = 2048):
@@ -200,7 +201,7 @@ class IsotropyResult(Result):
     zeta: float | None = None
     c0_label: str | None = None
     n_dropped: int = 0
-    rows: np.ndarray = field(repr=False, default=None)
+    rows: np.ndarray = field(repr=False, default=None)  # None: rows 0..n−1 (a full view)
     conformity: np.ndarray = field(repr=False, default=None)
     norms: np.ndarray = field(repr=False, default=None)
     ids: np.ndarray = field(repr=False, default=None)
@@ -240,7 +241,8 @@ class IsotropyResult(Result):
             k = min(5, order.size)
             pick = np.concatenate([order[::-1][:k], order[:k]])
             frame = pd.DataFrame({"item": ["most conforming"] * k + ["least conforming"] * k,
-                                  "row": self.rows[pick], "conformity": self.conformity[pick],
+                                  "row": pick if self.rows is None else self.rows[pick],
+                                  "conformity": self.conformity[pick],
                                   "norm": self.norms[pick]})
             if self.ids is not None:
                 frame.insert(2, "id", self.ids[pick])
@@ -251,7 +253,8 @@ class IsotropyResult(Result):
 
     def per_item(self):
         import pandas as pd
-        frame = pd.DataFrame({"row": self.rows, "conformity": self.conformity, "norm": self.norms})
+        frame = pd.DataFrame({"row": row_numbers(self.rows, self.conformity.size),
+                              "conformity": self.conformity, "norm": self.norms})
         if self.ids is not None:
             frame.insert(1, "id", self.ids)
         return frame
@@ -340,7 +343,8 @@ def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, p
     rows, dots = conformity.result()
 
     unif_rows = min(n, uniformity_max_n)
-    unit = _unit_rows(source, s.rows, unif_rows, seed, transform)
+    unit = _unit_rows(source, row_numbers(s.rows, n) if unif_rows >= n else s.rows, unif_rows,
+                      seed, transform)
     uniformity, hist = uniformity_and_cosines(unit)
 
     total = lam.sum()
@@ -360,23 +364,29 @@ def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, p
         n_dropped=source.n_dropped or 0, rows=rows,
         conformity=(n * dots - 1.0) / (n - 1.0),
         norms=_align(s.rows, s.norms, rows), label=source.label,
-        ids=None if meta.ids is None else meta.ids[rows],
-        texts=None if meta.texts is None else meta.texts[rows])
+        ids=take(meta.ids, rows), texts=take(meta.texts, rows))
 
 
-def _align(src_rows: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """values (ordered as src_rows) reordered to follow rows."""
+def _align(src_rows, values: np.ndarray, rows) -> np.ndarray:
+    """values (ordered as src_rows) reordered to follow rows (None: 0..n−1 for either)."""
+    if src_rows is None and rows is None:
+        return values
+    src_rows, rows = row_numbers(src_rows, values.size), row_numbers(rows, values.size)
     if np.array_equal(src_rows, rows):
         return values
     order = np.argsort(src_rows)
     return values[order][np.searchsorted(src_rows[order], rows)]
 
 
-def _unit_rows(source, rows: np.ndarray, count: int, seed: int, transform) -> np.ndarray:
-    """Unit vectors of all rows, or of a seeded sample of ``count`` of them, in memory."""
-    if count < rows.size:
+def _unit_rows(source, rows, count: int, seed: int, transform) -> np.ndarray:
+    """Unit vectors of all rows, or of a seeded sample of ``count`` of them, in memory
+    (``rows`` None: 0..n−1, sampled without materialising them)."""
+    total = source.n if rows is None else rows.size
+    if count < total:
         rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(rows, size=count, replace=False))
+        # the same draw as from the index array (Generator.choice picks positions)
+        pick = rng.choice(total, size=count, replace=False)
+        rows = np.sort(pick if rows is None else rows[pick])
     x = np.asarray(source.read_rows(rows), dtype=source.compute_dtype)
     if transform is not None:
         x = transform(x)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from geomkit.engine.moments import MomentAccumulator, RowStatAccumulator, eigh_descending, run_pass
+from geomkit.engine.moments import (MomentAccumulator, RowStatAccumulator, eigh_descending,
+                                    row_numbers, run_pass, take)
 from geomkit.report.result import Result
 
 QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
@@ -83,7 +84,7 @@ def percentile_baseline(values: np.ndarray, bins: np.ndarray, q: float = 3.0) ->
 class NormsResult(Result):
     summary: dict
     d: int
-    rows: np.ndarray = field(repr=False, default=None)
+    rows: np.ndarray = field(repr=False, default=None)  # None: rows 0..n−1 (a full view)
     norms: np.ndarray = field(repr=False, default=None)
     groups: list | None = None
     group_of: np.ndarray = field(repr=False, default=None)
@@ -105,9 +106,8 @@ class NormsResult(Result):
     def to_dict(self):
         out = {"n": self.summary["n"], "d": self.d, "n_dropped": self.n_dropped}
         out.update({k: v for k, v in self.summary.items() if k != "n"})
-        names = self.ids if self.ids is not None else self.rows
-        out["min_id"] = str(names[int(np.argmin(self.norms))])
-        out["max_id"] = str(names[int(np.argmax(self.norms))])
+        out["min_id"] = self._name(int(np.argmin(self.norms)))
+        out["max_id"] = self._name(int(np.argmax(self.norms)))
         if self.groups is not None:
             out["groups"] = self.groups
             out["group_imbalance"] = self.imbalance
@@ -120,9 +120,20 @@ class NormsResult(Result):
         row = {k: v for k, v in flatten(self.to_dict()).items() if not isinstance(v, list)}
         return [row]
 
+    @property
+    def row_numbers(self) -> np.ndarray:
+        """Original row numbers (materialised; ``rows`` None means 0..n−1)."""
+        return row_numbers(self.rows, self.norms.size)
+
+    def _name(self, i: int) -> str:
+        if self.ids is not None:
+            return str(self.ids[i])
+        return str(i if self.rows is None else self.rows[i])
+
     def _item_frame(self, order):
         import pandas as pd
-        frame = pd.DataFrame({"row": self.rows[order], "norm": self.norms[order]})
+        frame = pd.DataFrame({"row": order if self.rows is None else self.rows[order],
+                              "norm": self.norms[order]})
         if self.ids is not None:
             frame["id"] = self.ids[order]
         if self.log_likelihood is not None:
@@ -156,7 +167,7 @@ class NormsResult(Result):
 
     def per_item(self):
         import pandas as pd
-        frame = pd.DataFrame({"row": self.rows})
+        frame = pd.DataFrame({"row": self.row_numbers})
         if self.ids is not None:
             frame["id"] = self.ids
         frame["norm"] = self.norms
@@ -198,11 +209,10 @@ def compute_norms(source, *, groups: np.ndarray | None = None, counts: np.ndarra
     rows, norms = rs.rows, rs.norms
     meta = source.metadata
     result = NormsResult(summary=norm_summary(norms), d=source.d, rows=rows, norms=norms,
-                         ids=None if meta.ids is None else meta.ids[rows],
-                         texts=None if meta.texts is None else meta.texts[rows], label=source.label,
+                         ids=take(meta.ids, rows), texts=take(meta.texts, rows), label=source.label,
                          n_dropped=int(source.n_dropped or 0))
     if groups is not None:
-        g = np.asarray([str(v) for v in groups[rows]], dtype=object)
+        g = np.asarray([str(v) for v in take(groups, rows)], dtype=object)
         overall = norms.mean()
         result.group_of = g
         result.groups = []
@@ -213,7 +223,7 @@ def compute_norms(source, *, groups: np.ndarray | None = None, counts: np.ndarra
         means = [x["mean"] for x in result.groups]
         result.imbalance = float(max(means) / min(means)) if min(means) > 0 else None
     if counts is not None:
-        c = np.asarray(counts, dtype=np.float64)[rows]
+        c = take(np.asarray(counts, dtype=np.float64), rows)
         result.counts = c
         positive = c > 0
         rho = stats.spearmanr(norms[positive], np.log(c[positive])).statistic if positive.sum() > 2 else None
@@ -228,7 +238,7 @@ def compute_norms(source, *, groups: np.ndarray | None = None, counts: np.ndarra
         values, vectors = eigh_descending(m.cov())
         floor = WHITEN_EPS * max(values.mean(), np.finfo(float).tiny)
         w = vectors / np.sqrt(values + floor)
-        ll = np.empty(rows.size)
+        ll = np.empty(norms.size)
         start = 0
         for blk in source.blocks():
             z = (blk.x.astype(np.float64) - m.mean) @ w

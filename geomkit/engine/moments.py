@@ -177,19 +177,69 @@ class MomentAccumulator:
 class RowStats:
     """Per-row norms and the sums every cosine-based measure needs.
 
-    ``unit_sum`` = Σ x̂ (so m̄ = unit_sum / n), ``norm_sum`` = Σ ‖x‖, ``rows``/``norms`` per row.
+    ``unit_sum`` = Σ x̂ (so m̄ = unit_sum / n), ``norm_sum`` = Σ ‖x‖, ``norms`` per row; ``rows``
+    their original indices, or None when they are 0..n−1 (no index array for a full view).
     """
 
     n: int
     unit_sum: np.ndarray
     norm_sum: float
     sum: np.ndarray
-    rows: np.ndarray
+    rows: np.ndarray | None
     norms: np.ndarray
 
     @property
     def mean_unit(self) -> np.ndarray:
         return self.unit_sum / self.n
+
+
+class RowLog:
+    """The original row indices a pass saw, in order: kept as (start, stop) ranges while the
+    blocks are contiguous (a full view: a few numbers for 10⁹ rows), as arrays otherwise.
+    :meth:`result` is None when the rows are exactly 0..n−1 (row i is original row i)."""
+
+    def __init__(self):
+        self.parts: list = []  # (start, stop) tuples or int64 arrays
+        self.n = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows)
+        m = rows.size
+        if not m:
+            return
+        self.n += m
+        first, last = int(rows[0]), int(rows[-1])
+        if last - first == m - 1 and (m < 3 or bool((np.diff(rows) == 1).all())):
+            prev = self.parts[-1] if self.parts else None
+            if isinstance(prev, tuple) and prev[1] == first:
+                self.parts[-1] = (prev[0], last + 1)
+            else:
+                self.parts.append((first, last + 1))
+        else:
+            self.parts.append(rows.astype(np.int64, copy=False))
+
+    def merge(self, other: "RowLog") -> "RowLog":
+        for part in other.parts:
+            self.add(np.arange(*part) if isinstance(part, tuple) else part)
+        return self
+
+    def result(self) -> np.ndarray | None:
+        if not self.parts:
+            return np.empty(0, np.int64)
+        if len(self.parts) == 1 and isinstance(self.parts[0], tuple) and self.parts[0] == (0, self.n):
+            return None
+        return np.concatenate([np.arange(*p, dtype=np.int64) if isinstance(p, tuple) else p
+                               for p in self.parts])
+
+
+def take(values, rows):
+    """``values[rows]``, where ``rows`` None means every row in order (:class:`RowLog`)."""
+    return values if values is None or rows is None else values[rows]
+
+
+def row_numbers(rows, n: int) -> np.ndarray:
+    """The original row numbers: ``rows``, or 0..n−1 where ``rows`` is None."""
+    return np.arange(n, dtype=np.int64) if rows is None else rows
 
 
 class RowStatAccumulator:
@@ -198,7 +248,7 @@ class RowStatAccumulator:
         self.unit_sum = 0.0
         self.sum = 0.0
         self.norm_sum = 0.0
-        self.rows: list[np.ndarray] = []
+        self.rows = RowLog()
         self.norms: list[np.ndarray] = []
 
     takes_sweep = True
@@ -217,7 +267,7 @@ class RowStatAccumulator:
         self.sum += sweep.col_sum
         self.norm_sum += float(norms.sum())
         self.n += x.shape[0]
-        self.rows.append(np.asarray(rows))
+        self.rows.add(rows)
         self.norms.append(norms)
         return self
 
@@ -226,12 +276,12 @@ class RowStatAccumulator:
         self.unit_sum += other.unit_sum
         self.sum += other.sum
         self.norm_sum += other.norm_sum
-        self.rows += other.rows
+        self.rows.merge(other.rows)
         self.norms += other.norms
         return self
 
     def result(self) -> RowStats:
-        rows = np.concatenate(self.rows) if self.rows else np.empty(0, np.int64)
+        rows = self.rows.result()
         norms = np.concatenate(self.norms) if self.norms else np.empty(0)
         return RowStats(self.n, np.array(self.unit_sum, dtype=float), self.norm_sum,
                         np.array(self.sum, dtype=float), rows, norms)

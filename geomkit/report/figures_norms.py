@@ -28,7 +28,7 @@ def norms_figures(result: NormsResult) -> list:
                        barmode="overlay")
     figs = [hist]
     if result.counts is not None:
-        names = result.ids if result.ids is not None else result.rows
+        names = result.ids if result.ids is not None else result.row_numbers
         hover = [safe_text(i, 60) for i in names]
         scatter = go.Figure(go.Scattergl(x=result.counts, y=result.norms, mode="markers", name="items",
                                          text=hover, hoverinfo="text+x+y",
@@ -41,7 +41,7 @@ def norms_figures(result: NormsResult) -> list:
                               yaxis_title="‖x‖")
         figs.append(scatter)
         top = np.argsort(-result.delta_norm_sq, kind="stable")[:30]
-        labels = item_labels(top, rows=result.rows, ids=result.ids, limit=30)
+        labels = item_labels(top, rows=result.row_numbers, ids=result.ids, limit=30)
         full = [safe_text(names[i]) for i in top]
         figs.append(go.Figure(go.Bar(y=labels, x=result.delta_norm_sq[top], hovertext=full,
                                      orientation="h",

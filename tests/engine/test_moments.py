@@ -62,7 +62,7 @@ def test_row_stats(tmp_path, rng):
     np.testing.assert_allclose(s.norms, norms)
     np.testing.assert_allclose(s.unit_sum, (x / norms[:, None]).sum(0))
     assert s.norm_sum == pytest.approx(norms.sum())
-    np.testing.assert_array_equal(s.rows, np.arange(50))
+    assert s.rows is None  # rows 0..49 of a full view: no index array kept
 
 
 @pytest.mark.parametrize("gather_rows", [None, 150, 10])
@@ -96,3 +96,29 @@ def test_blocks_of_mixed_dtypes_and_widths_of_gather(rng):
     m = acc.result()
     xf = np.vstack([x[:150], x[150:300].astype("f4").astype("f8"), x[300:]])
     np.testing.assert_allclose(m.cov(), np.cov(xf, rowvar=False), rtol=1e-6, atol=1e-6)
+
+
+def test_row_log_keeps_ranges_not_arrays():
+    """A pass over 10⁹ rows must not keep an 8-byte index per row: contiguous blocks fold into
+    one range, and the identity 0..n−1 is None."""
+    from geomkit.engine.moments import RowLog, row_numbers, take
+
+    log = RowLog()
+    for a in range(0, 10**6, 4096):  # the blocks of a full view
+        log.add(np.arange(a, min(a + 4096, 10**6)))
+    assert log.parts == [(0, 10**6)] and log.result() is None and log.n == 10**6
+    gaps = RowLog()
+    gaps.add(np.array([0, 1, 2]))
+    gaps.add(np.array([4, 7]))  # a dropped row and a gap
+    gaps.add(np.array([8, 9]))
+    np.testing.assert_array_equal(gaps.result(), [0, 1, 2, 4, 7, 8, 9])
+    assert gaps.parts[0] == (0, 3) and gaps.parts[-1] == (8, 10)
+    merged = RowLog()
+    merged.add(np.array([0, 1]))
+    other = RowLog()
+    other.add(np.array([2, 3]))
+    assert merged.merge(other).result() is None
+    np.testing.assert_array_equal(row_numbers(None, 3), [0, 1, 2])
+    np.testing.assert_array_equal(take(np.array([5, 6, 7]), np.array([2, 0])), [7, 5])
+    assert take(np.array([5, 6]), None).tolist() == [5, 6]
+
