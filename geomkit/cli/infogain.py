@@ -37,6 +37,17 @@ def command(corpus, window, min_count, baseline, shuffles, embeddings, context_v
             fit_min_count, keywords, keywords_for, save_cooccurrence, inputs, output):
     """KL(p(·|w) ‖ p(·)) per word from a tokenised corpus (one document per line) or a stored
     co-occurrence matrix; with --embeddings, how well ‖u‖² follows it."""
+    # the reader's options select a view of --embeddings; without it they could not act
+    if inputs.layer == "all" or (inputs.dims and len(inputs.dims) > 1):
+        raise UsageError("infogain fits one view of --embeddings: give --layer INT and at most "
+                         "one --dims value.")
+    given = [flag for flag, value in (("--layer", inputs.layer), ("--dims", inputs.dims),
+                                      ("--sample", inputs.sample),
+                                      ("--drop-nonfinite", inputs.drop_nonfinite))
+             if value not in (None, False)]
+    if given and not embeddings:
+        raise UsageError(f"{', '.join(given)} select rows or a view of --embeddings; without "
+                         f"--embeddings they cannot act.")
     is_h5 = h5py.is_hdf5(corpus) if _exists(corpus) else False
     shuffled = None
     if is_h5:

@@ -45,3 +45,13 @@ def test_document_keywords(tmp_path):
     rows = [line.split() for line in section[2:4]]
     # keyness = n_w(doc) * KL: c = 3 * log 1.5 = 1.216 > a = 1 * (2/3) log 2 = 0.462; b absent
     assert rows[0][0] == "c" and rows[1][0] == "a"
+
+
+def test_infogain_refuses_reader_options_that_cannot_act(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c a b\nb c a c\n")
+    for extra in (["--sample", "5"], ["--layer", "1"], ["--dims", "4"], ["--drop-nonfinite"]):
+        proc = run_cli("infogain", corpus, *extra)
+        assert proc.returncode == 2 and extra[0] in proc.stderr and "--embeddings" in proc.stderr
+    proc = run_cli("infogain", corpus, "--layer", "all", "--embeddings", corpus)
+    assert proc.returncode == 2 and "one view" in proc.stderr
