@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml setup.py geomkit/engine/_sweep.c
 
 demo: $(STAMP)
 	mkdir -p $(DEMO_DIR)
-	$(BIN)/geomkit info $(SAMPLE) --format table
+	$(BIN)/geomkit info $(SAMPLE) --scan --format table
 	$(BIN)/geomkit isotropy $(SAMPLE) --format table --html $(DEMO_DIR)/isotropy.html
 	@echo "HTML report: $(abspath $(DEMO_DIR))/isotropy.html"
 
