@@ -89,7 +89,18 @@ class SweepResult(Result):
         return [(f"per {self.kind}", pd.DataFrame(self.summary_rows()))] + self.top.tables()
 
     def per_item(self):
-        return self.top.per_item()
+        """Every view's per-item values, one block of rows per view with a ``layer``/``dims``
+        column in front (not only the last view's)."""
+        import pandas as pd
+
+        frames = []
+        for value, result in zip(self.values, self.results):
+            frame = result.per_item()
+            if frame is None:
+                return None
+            frame.insert(0, self.kind, value)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
 
     def notes(self):
         return self.top.notes()

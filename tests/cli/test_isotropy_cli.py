@@ -74,3 +74,18 @@ def test_c0_file_acts_for_every_view_and_is_checked_before_any_pass(tmp_path):
     wrong = write_h5(tmp_path / "wrong.h5", rng.standard_normal((50, 5)))
     proc = run_cli("isotropy", p, "--c0", wrong)
     assert proc.returncode == 2 and "5 dimensions" in proc.stderr
+
+
+def test_layer_sweep_per_item_writes_every_layer(tmp_path):
+    rng = np.random.default_rng(5)
+    stack = rng.standard_normal((40, 3, 6))
+    stack[:, 1] *= np.arange(1, 7)  # layer 1 has other norms than layers 0 and 2
+    p = write_h5(tmp_path / "s.h5", stack, dataset="hidden")
+    per = tmp_path / "per.csv"
+    run_json("isotropy", p, "--layer", "all", "--per-item", per)
+    import pandas as pd
+    frame = pd.read_csv(per)
+    assert list(frame.columns[:2]) == ["layer", "row"] and len(frame) == 3 * 40
+    for layer in range(3):
+        part = frame[frame["layer"] == layer].sort_values("row")
+        np.testing.assert_allclose(part["norm"], np.linalg.norm(stack[:, layer], axis=1), rtol=1e-9)
