@@ -126,9 +126,7 @@ def jsonable(obj):
         return value if math.isfinite(value) else None
     if isinstance(obj, bytes):
         return obj.decode("utf-8", "replace")
-    if isinstance(obj, str):
-        return clean_text(obj)
-    return obj
+    return obj  # strings are made valid UTF-8 once, where text is written (clean_text)
 
 
 def clean_text(text: str) -> str:
