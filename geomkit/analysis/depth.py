@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import rankdata, ranksums
 
-from geomkit.engine.moments import RowStatAccumulator, run_pass
 from geomkit.errors import UsageError
-from geomkit.report.result import Result
+from geomkit.report.result import Result, dropped_notes
+from geomkit.space import as_space
 
 DEPTHS = ("cosine", "chord", "spatial")
 WEAK_DIRECTION = 0.1
@@ -72,27 +72,48 @@ def rank_test(depth_ref: np.ndarray, depth_test: np.ndarray, alternative: str = 
 
 
 # ----------------------------------------------------------------------------- depths
-def _unit_sum(source) -> tuple[np.ndarray, int]:
-    acc = RowStatAccumulator()
-    run_pass(source, acc, unit=True)
-    return acc.unit_sum, acc.n
+class ProjectionAccumulator:
+    """x̂·v for every row of a unit-row pass (cosine depth), in pass order."""
+
+    def __init__(self, vector: np.ndarray):
+        self.vector = vector
+        self.rows, self.values = [], []
+
+    def fresh(self) -> "ProjectionAccumulator":
+        return ProjectionAccumulator(self.vector)
+
+    def consume(self, rows, x):
+        self.rows.append(rows.copy())
+        self.values.append((x @ self.vector.astype(x.dtype)).astype(np.float64))
+
+    def merge(self, other: "ProjectionAccumulator") -> "ProjectionAccumulator":
+        self.rows += other.rows
+        self.values += other.values
+        return self
+
+    def result(self):
+        return np.concatenate(self.rows), np.concatenate(self.values)
+
+
+def _unit_sum(space) -> tuple[np.ndarray, int]:
+    """Σ x̂ and N of a space's rows (its shared row statistics; zero rows refused)."""
+    stats = space.products("row_stats", nonzero=True)[0]
+    return stats.unit_sum, stats.n
 
 
 def cosine_depths(query, ref, *, same: bool, ref_unit_sum=None, ref_n=None):
     """Cosine TTE depth of every row of ``query`` w.r.t. ``ref`` in O((N + M)·d)."""
+    query, ref = as_space(query), as_space(ref)
     if ref_unit_sum is None:
         ref_unit_sum, ref_n = _unit_sum(ref)
-    mean_unit = ref_unit_sum / ref_n
-    rows, dots = [], []
-    for blk in query.blocks(unit=True):
-        rows.append(blk.rows)
-        dots.append((blk.x @ mean_unit.astype(blk.x.dtype)).astype(np.float64))
-    dots = np.concatenate(dots)
+    acc = ProjectionAccumulator(ref_unit_sum / ref_n)
+    query.run(acc, unit=True)
+    rows, dots = acc.result()
     if same:
         depth = 1.0 + (ref_n * dots - 1.0) / (ref_n - 1.0)
     else:
         depth = 1.0 + dots
-    return np.concatenate(rows), depth
+    return rows, depth
 
 
 def _pair_block_rows(source, extra_width: int = 0) -> int:
@@ -101,20 +122,34 @@ def _pair_block_rows(source, extra_width: int = 0) -> int:
     return max(64, min(side, source.block_rows(copies=2 + extra_width)))
 
 
-def pairwise_depths(query, ref, kind: str, *, same: bool):
-    """Chord or spatial depth of every row of ``query`` w.r.t. ``ref``, blockwise."""
-    unit = kind == "chord"
-    bq = _pair_block_rows(query)
-    br = _pair_block_rows(ref)
-    n_ref = ref.n
-    out_rows, out_depth = [], []
-    for qb in query.blocks(unit=unit, block_rows=bq):
-        q = qb.x
+class PairwiseDepthAccumulator:
+    """Chord or spatial depth of every row of a query pass w.r.t. all rows of ``ref`` (a
+    source), each query block against the reference in blocks within the memory budget."""
+
+    def __init__(self, ref, kind: str, same: bool, n_ref: int):
+        self.ref, self.kind, self.same, self.n_ref = ref, kind, same, n_ref
+        self.rows, self.depths = [], []
+
+    def fresh(self) -> "PairwiseDepthAccumulator":
+        return PairwiseDepthAccumulator(self.ref, self.kind, self.same, self.n_ref)
+
+    def merge(self, other: "PairwiseDepthAccumulator") -> "PairwiseDepthAccumulator":
+        self.rows += other.rows
+        self.depths += other.depths
+        return self
+
+    def consume(self, rows, x):
+        step = _pair_block_rows(self.ref)
+        for a in range(0, rows.size, step):
+            self._block(rows[a:a + step].copy(), x[a:a + step])
+
+    def _block(self, q_rows, q):
+        unit = self.kind == "chord"
         q_sq = np.einsum("ij,ij->i", q, q, dtype=np.float64)
         dist_sum = np.zeros(q.shape[0])
         weight_sum = np.zeros(q.shape[0])
         weighted = np.zeros((q.shape[0], q.shape[1]))
-        for rb in ref.blocks(unit=unit, block_rows=br):
+        for rb in self.ref.blocks(unit=unit, block_rows=_pair_block_rows(self.ref)):
             r = rb.x
             gram = (q @ r.T).astype(np.float64)
             if unit:
@@ -123,8 +158,8 @@ def pairwise_depths(query, ref, kind: str, *, same: bool):
                 r_sq = np.einsum("ij,ij->i", r, r, dtype=np.float64)
                 sq = np.clip(q_sq[:, None] + r_sq[None, :] - 2.0 * gram, 0.0, None)
             dist = np.sqrt(sq)
-            if same:  # exclude each item itself (by row index, not by distance)
-                qi, ri = _common_positions(qb.rows, rb.rows)
+            if self.same:  # exclude each item itself (by row index, not by distance)
+                qi, ri = _common_positions(q_rows, rb.rows)
                 dist[qi, ri] = 0.0
             if unit:
                 dist_sum += dist.sum(axis=1)
@@ -132,15 +167,25 @@ def pairwise_depths(query, ref, kind: str, *, same: bool):
                 w = np.divide(1.0, dist, out=np.zeros_like(dist), where=dist > 0)
                 weight_sum += w.sum(axis=1)
                 weighted += w @ r.astype(np.float64)
-        count = n_ref - 1 if same else n_ref
+        count = self.n_ref - 1 if self.same else self.n_ref
         if unit:
             depth = 2.0 - dist_sum / count
         else:
             direction = q.astype(np.float64) * weight_sum[:, None] - weighted
             depth = 1.0 - np.linalg.norm(direction, axis=1) / count
-        out_rows.append(qb.rows)
-        out_depth.append(depth)
-    return np.concatenate(out_rows), np.concatenate(out_depth)
+        self.rows.append(q_rows)
+        self.depths.append(depth)
+
+    def result(self):
+        return np.concatenate(self.rows), np.concatenate(self.depths)
+
+
+def pairwise_depths(query, ref, kind: str, *, same: bool):
+    """Chord or spatial depth of every row of ``query`` w.r.t. ``ref``, blockwise."""
+    query, ref = as_space(query), as_space(ref)
+    acc = PairwiseDepthAccumulator(ref.source, kind, same, ref.n)
+    query.run(acc, unit=kind == "chord")
+    return acc.result()
 
 
 def _common_positions(a: np.ndarray, b: np.ndarray):
@@ -157,7 +202,7 @@ def depths(query, ref, kind: str, *, same: bool):
 
 
 # ----------------------------------------------------------------------------- result
-@dataclass
+@dataclass(frozen=True)
 class DepthResult(Result):
     depth: str
     n_ref: int
@@ -176,6 +221,7 @@ class DepthResult(Result):
     test_meta: object = field(repr=False, default=None)
     dd: dict | None = field(repr=False, default=None)  # depths w.r.t. TEST for the DD-plot
     n_dropped: int = 0
+    n_dropped_zero: int = 0
     command: str = "depth"
 
     @property
@@ -191,6 +237,7 @@ class DepthResult(Result):
         out["ref_mean_direction_norm"] = self.ref_mean_direction_norm
         out["weak_mean_direction"] = bool(self.ref_mean_direction_norm < WEAK_DIRECTION)
         out["n_dropped"] = self.n_dropped
+        out["n_dropped_zero"] = self.n_dropped_zero
         return out
 
     def _frame(self, which: str):
@@ -225,9 +272,7 @@ class DepthResult(Result):
         return tables
 
     def notes(self):
-        notes = []
-        if self.n_dropped:
-            notes.append(f"{self.n_dropped} rows with NaN/Inf were skipped (--drop-nonfinite).")
+        notes = dropped_notes(self.n_dropped, self.n_dropped_zero)
         if self.depth == "cosine" and self.ref_mean_direction_norm < WEAK_DIRECTION:
             notes.append(f"REF's mean direction is weak (‖m̄‖ = {self.ref_mean_direction_norm:.3f}): "
                          f"cosine depth orders items along m̄ only, so it has little power here "
@@ -244,40 +289,46 @@ class DepthResult(Result):
 
 def compute_depth(ref, test=None, *, depth: str = "cosine", alternative: str = "greater",
                   dd: bool = False) -> DepthResult:
-    """Depths of REF items w.r.t. REF (self excluded) and, with ``test``, of TEST items w.r.t. REF
-    and the rank-sum test. ``dd=True`` also computes depths w.r.t. TEST for a DD-plot."""
+    """Depths of REF items w.r.t. REF (self excluded) and, with ``test``, of TEST items w.r.t.
+    REF and the rank-sum test (REF and TEST: :class:`geomkit.Space` or sources). ``dd=True``
+    also computes depths w.r.t. TEST for a DD-plot."""
     if depth not in DEPTHS:
         raise UsageError(f"unknown depth '{depth}'; choose one of {', '.join(DEPTHS)}.")
     if alternative not in ("greater", "less", "two-sided"):
         raise UsageError(f"alternative '{alternative}' is not one of greater, less, two-sided.")
+    ref = as_space(ref)
+    test = None if test is None else as_space(test)
     if test is not None and test.d != ref.d:
         raise UsageError(f"{ref.label} has {ref.d} dimensions but {test.label} has {test.d}.")
-    unit_sum, n_ref = _unit_sum(ref)
+    if depth == "spatial":  # centre-outward on raw vectors: a zero row is a point like any other
+        stats = ref.row_stats()
+        unit_sum, n_ref = stats.unit_sum, stats.n
+    else:
+        unit_sum, n_ref = _unit_sum(ref)
     direction_norm = float(np.linalg.norm(unit_sum / n_ref))
     if depth == "cosine":
         ref_rows, ref_depth = cosine_depths(ref, ref, same=True, ref_unit_sum=unit_sum, ref_n=n_ref)
     else:
         ref_rows, ref_depth = pairwise_depths(ref, ref, depth, same=True)
-    result = DepthResult(depth=depth, n_ref=int(ref_depth.size), n_test=None,
-                         mean_depth_ref=float(ref_depth.mean()), mean_depth_test=None, test={},
-                         ref_mean_direction_norm=direction_norm, ref_label=ref.label,
-                         ref_rows=ref_rows, ref_depth=ref_depth, ref_meta=ref.metadata,
-                         n_dropped=int(ref.n_dropped or 0))
-    if test is None:
-        return result
-    if depth == "cosine":
-        test_rows, test_depth = cosine_depths(test, ref, same=False, ref_unit_sum=unit_sum,
-                                              ref_n=n_ref)
-    else:
-        test_rows, test_depth = pairwise_depths(test, ref, depth, same=False)
-    result.n_test = int(test_depth.size)
-    result.mean_depth_test = float(test_depth.mean())
-    result.test = rank_test(ref_depth, test_depth, alternative)
-    result.test_label, result.test_rows, result.test_depth = test.label, test_rows, test_depth
-    result.test_meta = test.metadata
-    result.n_dropped += int(test.n_dropped or 0)
-    if dd:
-        _, ref_wrt_test = depths(ref, test, depth, same=False)
-        _, test_wrt_test = depths(test, test, depth, same=True)
-        result.dd = {"ref": ref_wrt_test, "test": test_wrt_test}
-    return result
+    fields = {}
+    if test is not None:
+        if depth == "cosine":
+            test_rows, test_depth = cosine_depths(test, ref, same=False, ref_unit_sum=unit_sum,
+                                                  ref_n=n_ref)
+        else:
+            test_rows, test_depth = pairwise_depths(test, ref, depth, same=False)
+        fields = dict(n_test=int(test_depth.size), mean_depth_test=float(test_depth.mean()),
+                      test=rank_test(ref_depth, test_depth, alternative), test_label=test.label,
+                      test_rows=test_rows, test_depth=test_depth, test_meta=test.metadata)
+        if dd:
+            _, ref_wrt_test = depths(ref, test, depth, same=False)
+            _, test_wrt_test = depths(test, test, depth, same=True)
+            fields["dd"] = {"ref": ref_wrt_test, "test": test_wrt_test}
+    spaces = [ref] + ([test] if test is not None else [])
+    return DepthResult(depth=depth, n_ref=int(ref_depth.size), n_test=fields.pop("n_test", None),
+                       mean_depth_ref=float(ref_depth.mean()),
+                       mean_depth_test=fields.pop("mean_depth_test", None),
+                       test=fields.pop("test", {}), ref_mean_direction_norm=direction_norm,
+                       ref_label=ref.label, ref_rows=ref_rows, ref_depth=ref_depth,
+                       ref_meta=ref.metadata, n_dropped=sum(s.n_dropped for s in spaces),
+                       n_dropped_zero=sum(s.n_dropped_zero for s in spaces), **fields)

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from geomkit.report.result import Result
-from geomkit.transforms.hubness import candidates_used, check_metric, reduced_knn
+from geomkit.report.result import Result, dropped_notes
+from geomkit.space import as_space
+from geomkit.transforms.hubness import (candidates_used, check_metric, knn_requests, min_items,
+                                        reduced_knn)
 
 MEASURES = ("k_skewness", "k_skewness_truncnorm", "robinhood", "gini", "atkinson",
             "antihub_occurrence", "hub_occurrence", "groupie_ratio", "n_hubs", "n_antihubs")
@@ -75,7 +77,7 @@ def knn_error(indices: np.ndarray, labels: np.ndarray) -> float:
     return float((predicted != codes).mean())
 
 
-@dataclass
+@dataclass(frozen=True)
 class HubnessResult(Result):
     k: int
     metric: str
@@ -86,6 +88,7 @@ class HubnessResult(Result):
     n_duplicates: int = 0
     n_duplicate_groups: int = 0
     n_dropped: int = 0
+    n_dropped_zero: int = 0
     candidates: dict = field(default_factory=dict)
     kocc: dict = field(repr=False, default_factory=dict)
     rows: np.ndarray = field(repr=False, default=None)
@@ -100,7 +103,8 @@ class HubnessResult(Result):
 
     def to_dict(self):
         return {"methods": self.methods, "k": self.k, "metric": self.metric, "n": self.n,
-                "n_dropped": self.n_dropped, "n_duplicates": self.n_duplicates,
+                "n_dropped": self.n_dropped, "n_dropped_zero": self.n_dropped_zero,
+                "n_duplicates": self.n_duplicates,
                 "n_duplicate_groups": self.n_duplicate_groups, "candidates": self.candidates,
                 "knn": self.knn}
 
@@ -136,9 +140,7 @@ class HubnessResult(Result):
         return frame
 
     def notes(self):
-        notes = []
-        if self.n_dropped:
-            notes.append(f"{self.n_dropped} rows with NaN/Inf were skipped (--drop-nonfinite).")
+        notes = dropped_notes(self.n_dropped, self.n_dropped_zero)
         if self.n_duplicates:
             notes.append(f"{self.n_duplicates} rows are exact copies of another row "
                          f"({self.n_duplicate_groups} groups): copies are each other's nearest "
@@ -175,20 +177,24 @@ def _skew(values: dict) -> str:
     return "undefined" if values["k_skewness"] is None else f"{values['k_skewness']:.2f}"
 
 
-def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("none",),
+def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none",),
                     hub_size: float = 2.0, labels: np.ndarray | None = None,
                     approximate: bool = False, querybank: np.ndarray | None = None,
                     candidates: int | None = None, device: str | None = None,
                     max_bytes: int = 8 * 2**30) -> HubnessResult:
-    """k-occurrence measures of ``source`` for each reduction in ``reduce``.
+    """k-occurrence measures of ``space`` (a :class:`geomkit.Space`, or a source) for each
+    reduction in ``reduce``; ``labels`` (aligned with the dump's rows) add the k-NN error.
 
-    Exact duplicate rows are found first (``n_duplicates``: rows equal to an earlier row,
-    ``n_duplicate_groups``); they are at distance exactly 0 in every exact path. ``candidates``
-    in the result: the candidate-list length mp / mp_empiric used (None: mp over all items)."""
-    from geomkit.engine.duplicates import count_representatives, duplicate_representatives
+    The exact kNN graph is searched once (the largest size any method reads, per metric) and
+    shared by every reduction (:meth:`geomkit.Space.knn`). Exact duplicate rows are found first
+    (``n_duplicates``: rows equal to an earlier row, ``n_duplicate_groups``); they are at
+    distance exactly 0 in every exact path. ``candidates`` in the result: the candidate-list
+    length mp / mp_empiric used (None: mp over all items)."""
+    from geomkit.engine.duplicates import count_representatives
     from geomkit.engine.knn import approximate_knn, check_device
     from geomkit.errors import UsageError
 
+    space = as_space(space)
     if device:
         check_device(device)
     for method in reduce:  # options that cannot act are refused before any read
@@ -199,32 +205,45 @@ def compute_hubness(source, *, k: int = 10, metric: str = "cosine", reduce=("non
     if candidates is not None and not k < candidates:
         raise UsageError(f"candidates = {candidates} must be larger than k = {k}.")
     # a zero row has no direction: cosine neighbours are undefined for it
-    rows, x = source.to_array(max_bytes=max_bytes, nonzero=metric == "cosine")
+    rows, x = space.matrix(max_bytes=max_bytes, nonzero=metric == "cosine")
     n = x.shape[0]
     if not 1 <= k < n:
         raise UsageError(f"k = {k} must be between 1 and N - 1 = {n - 1}.")
-    rep = duplicate_representatives(x)
+    rep = space.duplicates(nonzero=metric == "cosine")
     n_dup, n_groups = count_representatives(rep)
+
+    def graph(size, graph_metric):
+        return space.knn(size, graph_metric, device=device)
+
+    if not approximate:  # the largest graph per metric first: every smaller one is its prefix
+        largest: dict = {}
+        for method in reduce:
+            if n >= min_items(method):
+                for size, graph_metric in knn_requests(method, k, n, metric, candidates=candidates):
+                    largest[graph_metric] = max(largest.get(graph_metric, 0), size)
+        for graph_metric, size in largest.items():
+            graph(size, graph_metric)
     methods, kocc_all = {}, {}
     knn_info = {"exact": True, "recall": None}
     for method in reduce:
         if method == "none" and approximate:
-            res = approximate_knn(x, k, metric=metric, seed=source.seed)
+            res = approximate_knn(x, k, metric=metric, seed=space.seed)
             knn_info = {"exact": False, "recall": res.recall}
         else:
-            res = reduced_knn(x, k, method, metric=metric, memory=source.memory,
+            res = reduced_knn(x, k, method, metric=metric, memory=space.memory,
                               querybank=querybank, candidates=candidates, device=device,
-                              duplicates=rep)
+                              duplicates=rep, knn=graph)
         kocc = k_occurrence(res.indices, n)
         values = hubness_measures(kocc, k, hub_size)
         if labels is not None:
             values["knn_error"] = knn_error(res.indices, labels[rows])
         methods[method], kocc_all[method] = values, kocc
-    meta = source.metadata
+    meta = space.metadata
     return HubnessResult(k=k, metric=metric, n=n, methods=methods, knn=knn_info, hub_size=hub_size,
                          n_duplicates=n_dup, n_duplicate_groups=n_groups,
-                         n_dropped=int(source.n_dropped or 0), kocc=kocc_all, rows=rows,
+                         n_dropped=space.n_dropped, n_dropped_zero=space.n_dropped_zero,
+                         kocc=kocc_all, rows=rows,
                          candidates={m: candidates_used(m, k, n, candidates) for m in reduce
                                      if m in ("mp", "mp_empiric")},
                          ids=None if meta.ids is None else meta.ids[rows],
-                         texts=None if meta.texts is None else meta.texts[rows], label=source.label)
+                         texts=None if meta.texts is None else meta.texts[rows], label=space.label)

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from geomkit.analysis.norms import frequency_bins, percentile_baseline
-from geomkit.report.result import Result
+from geomkit.report.result import Result, dropped_notes
 
 
 def kl_per_word(co) -> np.ndarray:
@@ -51,7 +51,7 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> dict:
             "spearman": float(stats.spearmanr(x, y).statistic)}
 
 
-@dataclass
+@dataclass(frozen=True)
 class InfogainResult(Result):
     n_words: int
     n_tokens: int
@@ -69,6 +69,8 @@ class InfogainResult(Result):
     delta_norm_sq: np.ndarray = field(repr=False, default=None)
     keywords: int = 20
     document_counts: np.ndarray = field(repr=False, default=None)  # n_w in --keywords-for DOC
+    n_dropped: int = 0  # rows of the embeddings left out (non-finite, all-zero)
+    n_dropped_zero: int = 0
     label: str = ""
     command: str = "infogain"
 
@@ -80,6 +82,8 @@ class InfogainResult(Result):
         out = {"n_words": self.n_words, "n_tokens": self.n_tokens, "window": self.window,
                "mutual_information": self.mutual_information, "baseline": self.baseline}
         if self.fits is not None:
+            out["n_dropped"] = self.n_dropped
+            out["n_dropped_zero"] = self.n_dropped_zero
             out["n_fit_words"] = self.n_fit_words
             for key in ("r2", "slope", "spearman"):
                 out[key] = {space: fit[key] for space, fit in self.fits.items()}
@@ -111,6 +115,7 @@ class InfogainResult(Result):
 
     def notes(self):
         notes = [f"mutual information (frequency-weighted mean KL) = {self.mutual_information:.4f} nats."]
+        notes += dropped_notes(self.n_dropped, self.n_dropped_zero)
         if self.fits:
             raw = self.fits["raw"]
             if raw["r2"] is not None:
@@ -126,23 +131,24 @@ class InfogainResult(Result):
 
 def compute_infogain(co, *, baseline: str = "percentile", shuffled: list | None = None,
                      embeddings: dict | None = None, fit_min_count: float = 1000,
-                     keywords: int = 20, label: str = "") -> InfogainResult:
+                     keywords: int = 20, label: str = "",
+                     document_counts: np.ndarray | None = None) -> InfogainResult:
     """KL per word from co-occurrence counts ``co``; ``shuffled`` = co-occurrences of shuffled
     corpora (for ``baseline='shuffle'``); ``embeddings`` = {"words", "vectors", optional
-    "context"} aligned by word."""
+    "context"} aligned by word; ``document_counts``: n_w of one document per vocabulary word
+    (its keywords are ranked by n_w·KL; :func:`geomkit.io.cooccurrence.word_counts`)."""
     kl = kl_per_word(co)
     p = co.counts / co.counts.sum()
     if baseline == "shuffle":
         base = np.mean([_align(kl_per_word(s), s.vocab, co.vocab) for s in shuffled], axis=0)
     else:
         base = percentile_baseline(kl, frequency_bins(np.maximum(co.counts, 1)))
-    result = InfogainResult(n_words=int(co.vocab.size), n_tokens=int(co.n_tokens), window=co.window,
-                            mutual_information=float((p * kl).sum()), baseline=baseline,
-                            words=co.vocab, counts=co.counts, kl=kl, kl_baseline=base,
-                            keywords=keywords, label=label)
-    if embeddings is not None:
-        _fit_norms(result, co, embeddings, fit_min_count)
-    return result
+    fitted = {} if embeddings is None else _fit_norms(kl, co, embeddings, fit_min_count)
+    return InfogainResult(n_words=int(co.vocab.size), n_tokens=int(co.n_tokens), window=co.window,
+                          mutual_information=float((p * kl).sum()), baseline=baseline,
+                          words=co.vocab, counts=co.counts, kl=kl, kl_baseline=base,
+                          keywords=keywords, label=label, document_counts=document_counts,
+                          **fitted)
 
 
 def _align(values, from_vocab, to_vocab):
@@ -150,7 +156,8 @@ def _align(values, from_vocab, to_vocab):
     return np.array([values[pos[w]] if w in pos else np.nan for w in to_vocab])
 
 
-def _fit_norms(result, co, emb, fit_min_count):
+def _fit_norms(kl, co, emb, fit_min_count) -> dict:
+    """The result's fields about the embeddings: ‖u‖² (raw, centred, whitened) against KL."""
     from geomkit.errors import InputError
 
     pos = {str(w): i for i, w in enumerate(emb["words"])}
@@ -171,14 +178,14 @@ def _fit_norms(result, co, emb, fit_min_count):
         spaces["whitened"] = np.einsum("ij,jk,ik->i", centred, g, centred)
     norm_sq = np.full(co.vocab.size, np.nan)
     norm_sq[have] = spaces["raw"]
-    result.norm_sq = norm_sq
     delta = np.full(co.vocab.size, np.nan)
     delta[have] = spaces["raw"] - percentile_baseline(spaces["raw"],
                                                       frequency_bins(np.maximum(co.counts[have], 1)))
-    result.delta_norm_sq = delta
     sel = co.counts[have] > fit_min_count
-    result.n_fit_words = int(sel.sum())
     fit_mask = np.zeros(co.vocab.size, dtype=bool)
     fit_mask[np.flatnonzero(have)[sel]] = True
-    result.fit_mask = fit_mask
-    result.fits = {name: linear_fit(result.kl[have][sel], values[sel]) for name, values in spaces.items()}
+    return {"norm_sq": norm_sq, "delta_norm_sq": delta, "n_fit_words": int(sel.sum()),
+            "n_dropped": int(emb.get("n_dropped", 0)),
+            "n_dropped_zero": int(emb.get("n_dropped_zero", 0)),
+            "fit_mask": fit_mask,
+            "fits": {name: linear_fit(kl[have][sel], values[sel]) for name, values in spaces.items()}}

@@ -21,15 +21,15 @@ per-item conformity):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from geomkit.engine.kernels import row_sweep
-from geomkit.engine.moments import (MomentAccumulator, RowLog, RowStatAccumulator,
-                                    eigh_descending, row_numbers, run_pass, take)
+from geomkit.engine.moments import RowLog, row_numbers, take
 from geomkit.errors import UsageError
-from geomkit.report.result import Result, flatten
+from geomkit.report.result import Result, dropped_notes, flatten
+from geomkit.space import as_space
 
 DEFAULT_ZETA = 0.2  # IsoScore*'s shrinkage when none is given (Rudman & Eickhoff 2024)
 UNIFORMITY_T = 2.0
@@ -100,16 +100,28 @@ class PartitionAccumulator:
         self.shift = np.full(2 * m, -np.inf)
         self.total = np.zeros(2 * m)
 
+    def fresh(self) -> "PartitionAccumulator":
+        return PartitionAccumulator(self.directions)
+
+    def merge(self, other: "PartitionAccumulator") -> "PartitionAccumulator":
+        self._add(other.shift, other.total)
+        return self
+
+    def _add(self, shift: np.ndarray, sums: np.ndarray) -> None:
+        new_shift = np.maximum(self.shift, shift)
+        with np.errstate(invalid="ignore"):  # -inf - -inf: a side with nothing added yet
+            mine = np.where(np.isfinite(self.shift), self.total * np.exp(self.shift - new_shift), 0.0)
+            theirs = np.where(np.isfinite(shift), sums * np.exp(shift - new_shift), 0.0)
+        self.total = mine + theirs
+        self.shift = new_shift
+
     def consume(self, rows, x):
         proj = x @ self.directions.astype(x.dtype)
         hi, lo = proj.max(axis=0), proj.min(axis=0)
         block_shift = np.concatenate([hi, -lo]).astype(np.float64)
         sums = np.concatenate([np.exp(proj - hi).sum(axis=0, dtype=np.float64),
                                np.exp(lo - proj).sum(axis=0, dtype=np.float64)])
-        new_shift = np.maximum(self.shift, block_shift)
-        self.total = (self.total * np.exp(self.shift - new_shift)
-                      + sums * np.exp(block_shift - new_shift))
-        self.shift = new_shift
+        self._add(block_shift, sums)
 
     @property
     def log_z(self) -> np.ndarray:
@@ -132,6 +144,21 @@ class ConformityAccumulator:
         self.rows, self.dots = RowLog(), []
         self._known, self._pos = known, 0
         self.takes_sweep = known is None  # run_pass then hands over the block's row sweep
+
+    def fresh(self) -> "ConformityAccumulator":
+        """An empty one for one part of a parallel pass (it sweeps its blocks itself: the
+        first pass's norms are aligned with the whole pass, not with a part)."""
+        return ConformityAccumulator(self.mean_unit)
+
+    def merge(self, other: "ConformityAccumulator") -> "ConformityAccumulator":
+        self.rows.merge(other.rows)
+        self.dots += other.dots
+        return self
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_known"] = None  # per-row norms never travel to a worker
+        return state
 
     def _norms(self, rows, x, sweep):
         if self._known is not None:
@@ -181,7 +208,7 @@ KEYS = ("n", "d", "isoscore", "isoscore_star", "avg_cosine", "partition_isotropy
         "effective_rank_uncentred", "top_pc_share", "mean_norm_ratio", "uniformity")
 
 
-@dataclass
+@dataclass(frozen=True)
 class IsotropyResult(Result):
     n: int
     d: int
@@ -201,6 +228,7 @@ class IsotropyResult(Result):
     zeta: float | None = None
     c0_label: str | None = None
     n_dropped: int = 0
+    n_dropped_zero: int = 0
     rows: np.ndarray = field(repr=False, default=None)  # None: rows 0..n−1 (a full view)
     conformity: np.ndarray = field(repr=False, default=None)
     norms: np.ndarray = field(repr=False, default=None)
@@ -221,6 +249,7 @@ class IsotropyResult(Result):
     def to_dict(self) -> dict:
         out = self.values()
         out["n_dropped"] = self.n_dropped
+        out["n_dropped_zero"] = self.n_dropped_zero
         if self.after is not None:
             out["after_transform"] = {"transform": self.transform, **self.after.values()}
         return out
@@ -265,9 +294,7 @@ class IsotropyResult(Result):
 
 def reading(r: IsotropyResult) -> list[str]:
     """A plain-words reading of the numbers."""
-    notes = []
-    if r.n_dropped:
-        notes.append(f"{r.n_dropped} rows with NaN/Inf were skipped (--drop-nonfinite).")
+    notes = dropped_notes(r.n_dropped, r.n_dropped_zero)
     if r.n < r.d:
         notes.append(f"N = {r.n} < d = {r.d}: plain IsoScore is unreliable (the covariance has rank "
                      f"< d); IsoScore* with zeta = {r.zeta} toward {r.c0_label} is reported.")
@@ -297,35 +324,35 @@ def reading(r: IsotropyResult) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- computation
-def compute_isotropy(source, *, zeta: float | None = None, c0: np.ndarray | None = None,
+def compute_isotropy(space, *, zeta: float | None = None, c0: np.ndarray | None = None,
                      c0_label: str = "identity", uniformity_max_n: int = UNIFORMITY_MAX_N,
                      seed: int = 0, transform=None, transform_name: str | None = None,
                      progress: str | None = None) -> IsotropyResult:
-    """All isotropy measures of ``source`` (optionally with ``transform`` applied to every block).
+    """All isotropy measures of ``space`` (a :class:`geomkit.Space`, or a source).
 
-    With ``transform`` given, the returned result describes the raw space and ``after`` the
-    transformed one (the caller fits the transform). ``zeta`` None: IsoScore* only when N < d, then
-    with ζ = 0.2 (the shrinkage is literal: C0 = identity is not rescaled to C).
+    With ``transform`` (a fitted :class:`geomkit.transforms.Pipeline` or a function of a row
+    block), the returned result describes the raw space and ``after`` the transformed one.
+    ``zeta`` None: IsoScore* only when N < d, then with ζ = 0.2 (the shrinkage is literal:
+    C0 = identity is not rescaled to C).
     """
-    raw = _compute(source, zeta=zeta, c0=c0, c0_label=c0_label, uniformity_max_n=uniformity_max_n,
-                   seed=seed, transform=None, progress=progress)
-    if transform is not None:
-        raw.after = _compute(source, zeta=zeta, c0=c0, c0_label=c0_label,
-                             uniformity_max_n=uniformity_max_n, seed=seed, transform=transform,
-                             progress=progress)
-        raw.transform = transform_name
-    return raw
+    space = as_space(space)
+    options = dict(zeta=zeta, c0=c0, c0_label=c0_label, uniformity_max_n=uniformity_max_n,
+                   seed=seed, progress=progress)
+    raw = _compute(space, **options)
+    if transform is None:
+        return raw
+    apply = getattr(transform, "apply", transform)
+    after = _compute(space.transformed(apply, transform_name), **options)
+    return replace(raw, after=after, transform=transform_name)
 
 
-def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, progress):
-    moments, stats = MomentAccumulator(), RowStatAccumulator()
+def _compute(space, *, zeta, c0, c0_label, uniformity_max_n, seed, progress):
     # cosine measures (avg cosine, conformity, uniformity) are undefined for a zero row
-    run_pass(source, moments, stats, transform=transform, nonzero=True, progress=progress)
-    m, s = moments.result(), stats.result()
+    m, s = space.products("moments", "row_stats", nonzero=True, progress=progress)
     n, d = m.n, m.mean.size
     cov = m.cov()
-    lam, _ = eigh_descending(cov)
-    second_values, second_vectors = eigh_descending(m.scatter + n * np.outer(m.mean, m.mean))
+    lam, _ = space.spectrum()
+    second_values, second_vectors = space.spectrum(centred=False)
 
     iso = isoscore_from_eigenvalues(lam)
     if zeta is None and n < d:
@@ -333,23 +360,21 @@ def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, p
     star = None
     if zeta is not None:
         if c0 is not None and c0.shape != cov.shape:
-            raise UsageError(f"the IsoScore* target covariance c0 is {c0.shape[0]}-dimensional, "
-                             f"the data {d}-dimensional.")
+            raise UsageError(f"the IsoScore* target covariance {{c0}} is {c0.shape[0]}-"
+                             f"dimensional, the data {d}-dimensional.")
         star = isoscore_star(cov, zeta, c0)
 
     partition = PartitionAccumulator(second_vectors)
     conformity = ConformityAccumulator(s.mean_unit, known=(s.rows, s.norms))
-    run_pass(source, partition, conformity, transform=transform, progress=progress)
+    space.run(partition, conformity, progress=progress)
     rows, dots = conformity.result()
 
     unif_rows = min(n, uniformity_max_n)
-    unit = _unit_rows(source, row_numbers(s.rows, n) if unif_rows >= n else s.rows, unif_rows,
-                      seed, transform)
-    uniformity, hist = uniformity_and_cosines(unit)
+    uniformity, hist = uniformity_and_cosines(space.unit_sample(unif_rows, seed)[1])
 
     total = lam.sum()
     mean_norm = s.norm_sum / n
-    meta = source.metadata
+    meta = space.metadata
     return IsotropyResult(
         n=n, d=d, isoscore=iso, isoscore_star=star,
         avg_cosine=avg_cosine_from_unit_sum(s.unit_sum, n),
@@ -361,9 +386,9 @@ def _compute(source, *, zeta, c0, c0_label, uniformity_max_n, seed, transform, p
         mean_norm_ratio=float(np.linalg.norm(m.mean) / mean_norm) if mean_norm > 0 else None,
         uniformity=uniformity, eigenvalues=lam, cosine_histogram=hist, uniformity_rows=unif_rows,
         zeta=zeta, c0_label=c0_label if zeta is not None else None,
-        n_dropped=source.n_dropped or 0, rows=rows,
+        n_dropped=space.n_dropped, n_dropped_zero=space.n_dropped_zero, rows=rows,
         conformity=(n * dots - 1.0) / (n - 1.0),
-        norms=_align(s.rows, s.norms, rows), label=source.label,
+        norms=_align(s.rows, s.norms, rows), label=space.label,
         ids=take(meta.ids, rows), texts=take(meta.texts, rows))
 
 
@@ -376,20 +401,3 @@ def _align(src_rows, values: np.ndarray, rows) -> np.ndarray:
         return values
     order = np.argsort(src_rows)
     return values[order][np.searchsorted(src_rows[order], rows)]
-
-
-def _unit_rows(source, rows, count: int, seed: int, transform) -> np.ndarray:
-    """Unit vectors of all rows, or of a seeded sample of ``count`` of them, in memory
-    (``rows`` None: 0..n−1, sampled without materialising them)."""
-    total = source.n if rows is None else rows.size
-    if count < total:
-        rng = np.random.default_rng(seed)
-        # the same draw as from the index array (Generator.choice picks positions)
-        pick = rng.choice(total, size=count, replace=False)
-        rows = np.sort(pick if rows is None else rows[pick])
-    x = np.asarray(source.read_rows(rows), dtype=source.compute_dtype)
-    if transform is not None:
-        x = transform(x)
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-    norms[norms == 0] = 1.0
-    return x / norms.astype(x.dtype)[:, None]

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from geomkit.engine.moments import (MomentAccumulator, RowStatAccumulator, eigh_descending,
-                                    row_numbers, run_pass, take)
-from geomkit.report.result import Result
+from geomkit.engine.moments import row_numbers, take
+from geomkit.report.result import Result, dropped_notes
+from geomkit.space import as_space
 
 QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 MAD_RULE = 3.5
@@ -80,7 +80,7 @@ def percentile_baseline(values: np.ndarray, bins: np.ndarray, q: float = 3.0) ->
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class NormsResult(Result):
     summary: dict
     d: int
@@ -96,6 +96,7 @@ class NormsResult(Result):
     texts: np.ndarray = field(repr=False, default=None)
     imbalance: float | None = None
     n_dropped: int = 0
+    n_dropped_zero: int = 0
     label: str = ""
     command: str = "norms"
 
@@ -104,7 +105,8 @@ class NormsResult(Result):
         return f"geomkit norms {self.label}".strip()
 
     def to_dict(self):
-        out = {"n": self.summary["n"], "d": self.d, "n_dropped": self.n_dropped}
+        out = {"n": self.summary["n"], "d": self.d, "n_dropped": self.n_dropped,
+               "n_dropped_zero": self.n_dropped_zero}
         out.update({k: v for k, v in self.summary.items() if k != "n"})
         out["min_id"] = self._name(int(np.argmin(self.norms)))
         out["max_id"] = self._name(int(np.argmax(self.norms)))
@@ -184,8 +186,7 @@ class NormsResult(Result):
 
     def notes(self):
         s = self.summary
-        notes = [f"{self.n_dropped} rows with NaN/Inf were skipped (--drop-nonfinite)."] \
-            if self.n_dropped else []
+        notes = dropped_notes(self.n_dropped, self.n_dropped_zero)
         notes += [f"norms {s['mean']:.4g} ± {s['std']:.3g} (cv {s['cv']:.3f}); {s['n_outliers']} robust "
                  f"outliers (|norm − median| > {MAD_RULE}·1.4826·MAD)." if s["cv"] is not None else
                  "all norms are zero."]
@@ -200,50 +201,84 @@ class NormsResult(Result):
         return notes
 
 
-def compute_norms(source, *, groups: np.ndarray | None = None, counts: np.ndarray | None = None,
+class LogLikelihoodAccumulator:
+    """Whitened Gaussian log-likelihood of every row (a second pass):
+    −½(d log 2π + ‖(x − μ)W‖²)."""
+
+    def __init__(self, mean: np.ndarray, w: np.ndarray):
+        self.mean, self.w = mean, w
+        self.values: list[np.ndarray] = []
+
+    def fresh(self) -> "LogLikelihoodAccumulator":
+        return LogLikelihoodAccumulator(self.mean, self.w)
+
+    def consume(self, rows, x):
+        z = (x.astype(np.float64) - self.mean) @ self.w
+        self.values.append(-0.5 * (self.mean.size * np.log(2 * np.pi)
+                                   + np.einsum("ij,ij->i", z, z)))
+
+    def merge(self, other: "LogLikelihoodAccumulator") -> "LogLikelihoodAccumulator":
+        self.values += other.values
+        return self
+
+    def result(self) -> np.ndarray:
+        return np.concatenate(self.values) if self.values else np.empty(0)
+
+
+def group_summaries(norms: np.ndarray, groups: np.ndarray):
+    """Per group: the norm summary and its mean relative to the overall mean; and the
+    imbalance max / min of the group means (None when a group mean is 0)."""
+    overall = norms.mean()
+    out = []
+    for name in sorted(set(groups)):
+        summ = norm_summary(norms[groups == name])
+        out.append({"group": name, **summ,
+                    "mean_ratio": summ["mean"] / overall if overall else None})
+    means = [g["mean"] for g in out]
+    return out, (float(max(means) / min(means)) if min(means) > 0 else None)
+
+
+def frequency_relation(norms: np.ndarray, counts: np.ndarray):
+    """Spearman of norm vs log count, the median norm per log2-count bin, and the
+    frequency-debiased Δ‖u‖² (Oyama et al. 2023) of every row."""
+    positive = counts > 0
+    rho = (stats.spearmanr(norms[positive], np.log(counts[positive])).statistic
+           if positive.sum() > 2 else None)
+    log2 = np.floor(np.log2(np.where(positive, counts, 1))).astype(int)
+    bins = [{"log2_count": int(b), "min_count": int(2 ** b),
+             "n": int((log2[positive] == b).sum()),
+             "median_norm": float(np.median(norms[positive][log2[positive] == b]))}
+            for b in np.unique(log2[positive])]
+    sq = norms ** 2
+    delta = sq - percentile_baseline(sq, frequency_bins(np.maximum(counts, 1)))
+    return {"spearman": float(rho) if rho is not None else None, "bins": bins}, delta
+
+
+def compute_norms(space, *, groups: np.ndarray | None = None, counts: np.ndarray | None = None,
                   likelihood: bool = True, progress: str | None = None) -> NormsResult:
-    """Norm diagnostics of ``source``; ``groups`` / ``counts`` are aligned with the dump's rows."""
-    stats_acc, mom = RowStatAccumulator(), MomentAccumulator(scatter=likelihood)
-    run_pass(source, stats_acc, mom, progress=progress)
-    rs, m = stats_acc.result(), mom.result()
+    """Norm diagnostics of ``space`` (a :class:`geomkit.Space`, or a source); ``groups`` /
+    ``counts`` are aligned with the dump's rows (all of them, in file order)."""
+    space = as_space(space)
+    names = ("row_stats", "moments") if likelihood else ("row_stats",)
+    rs = space.products(*names, progress=progress)[0]
     rows, norms = rs.rows, rs.norms
-    meta = source.metadata
-    result = NormsResult(summary=norm_summary(norms), d=source.d, rows=rows, norms=norms,
-                         ids=take(meta.ids, rows), texts=take(meta.texts, rows), label=source.label,
-                         n_dropped=int(source.n_dropped or 0))
+    meta = space.metadata
+    extra = {}
     if groups is not None:
         g = np.asarray([str(v) for v in take(groups, rows)], dtype=object)
-        overall = norms.mean()
-        result.group_of = g
-        result.groups = []
-        for name in sorted(set(g)):
-            summ = norm_summary(norms[g == name])
-            summ = {"group": name, **summ, "mean_ratio": summ["mean"] / overall if overall else None}
-            result.groups.append(summ)
-        means = [x["mean"] for x in result.groups]
-        result.imbalance = float(max(means) / min(means)) if min(means) > 0 else None
+        extra["group_of"] = g
+        extra["groups"], extra["imbalance"] = group_summaries(norms, g)
     if counts is not None:
         c = take(np.asarray(counts, dtype=np.float64), rows)
-        result.counts = c
-        positive = c > 0
-        rho = stats.spearmanr(norms[positive], np.log(c[positive])).statistic if positive.sum() > 2 else None
-        log2 = np.floor(np.log2(np.where(positive, c, 1))).astype(int)
-        bins = [{"log2_count": int(b), "min_count": int(2 ** b), "n": int((log2[positive] == b).sum()),
-                 "median_norm": float(np.median(norms[positive][log2[positive] == b]))}
-                for b in np.unique(log2[positive])]
-        result.frequency = {"spearman": float(rho) if rho is not None else None, "bins": bins}
-        sq = norms ** 2
-        result.delta_norm_sq = sq - percentile_baseline(sq, frequency_bins(np.maximum(c, 1)))
+        extra["counts"] = c
+        extra["frequency"], extra["delta_norm_sq"] = frequency_relation(norms, c)
     if likelihood:
-        values, vectors = eigh_descending(m.cov())
+        m = space.moments()
+        values, vectors = space.spectrum()
         floor = WHITEN_EPS * max(values.mean(), np.finfo(float).tiny)
-        w = vectors / np.sqrt(values + floor)
-        ll = np.empty(norms.size)
-        start = 0
-        for blk in source.blocks():
-            z = (blk.x.astype(np.float64) - m.mean) @ w
-            ll[start:start + blk.rows.size] = -0.5 * (source.d * np.log(2 * np.pi)
-                                                     + np.einsum("ij,ij->i", z, z))
-            start += blk.rows.size
-        result.log_likelihood = ll
-    return result
+        acc = LogLikelihoodAccumulator(m.mean, vectors / np.sqrt(values + floor))
+        space.run(acc)
+        extra["log_likelihood"] = acc.result()
+    return NormsResult(summary=norm_summary(norms), d=space.d, rows=rows, norms=norms,
+                       ids=take(meta.ids, rows), texts=take(meta.texts, rows), label=space.label,
+                       n_dropped=space.n_dropped, n_dropped_zero=space.n_dropped_zero, **extra)

@@ -32,13 +32,11 @@ def _split(source, by: str, ref_value: str, test_value: str):
 @click.option("--split-by", type=click.Choice(["labels"]), help="Split one dataset into REF and TEST.")
 @click.option("--ref", "ref_value", metavar="VALUE", help="With --split-by: the REF label.")
 @click.option("--test", "test_value", metavar="VALUE", help="With --split-by: the TEST label.")
-@input_options
+@input_options(metadata=("ids", "texts", "labels"), sweep=False)
 @output_options
 def command(ref, test, kind, alternative, split_by, ref_value, test_value, inputs, output):
     """Depth of REF items w.r.t. REF and, with TEST (or --split-by), of TEST items w.r.t. REF,
     with a rank-sum test of whether TEST is more outlying. REF/TEST are PATH[:DATASET]."""
-    if inputs.layer == "all" or (inputs.dims and len(inputs.dims) > 1):
-        raise UsageError("depth compares one view: give --layer INT and at most one --dims value.")
     if split_by:
         if test or not (ref_value and test_value):
             raise UsageError("--split-by takes one dataset and both --ref VALUE and --test VALUE.")

@@ -38,7 +38,7 @@ def _methods(ctx, param, value):
 @click.option("--device", default=None, metavar="DEVICE",
               help="torch device for the exact kNN products, e.g. cuda (default: CPU).")
 @click.option("--querybank", metavar="PATH[:DATASET]", help="Querybank for --reduce dis (default: INPUT).")
-@input_options
+@input_options(metadata=("ids", "texts", "labels"))
 @output_options
 def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candidates, device,
             querybank, inputs, output):
@@ -51,7 +51,7 @@ def command(input, k, metric, reduce, hub_size, knn_error, approximate, mp_candi
     bank, bank_label = None, None
     if querybank:
         with inputs.open(querybank) as qb:
-            _, bank = qb.to_array(nonzero=True)  # dis: cosine similarities
+            _, bank = qb.matrix(nonzero=True)  # dis: cosine similarities
             bank_label = qb.label
 
     def compute(view):

@@ -8,7 +8,7 @@ from geomkit.analysis.infogain import compute_infogain
 from geomkit.cli.options import input_options, output_options
 from geomkit.errors import InputError, UsageError
 from geomkit.io.cooccurrence import (count_corpus, read_cooccurrence, shuffled_documents,
-                                     write_cooccurrence)
+                                     word_counts, write_cooccurrence)
 from geomkit.report.progress import log
 
 
@@ -31,19 +31,19 @@ from geomkit.report.progress import log
               help="Rank the keywords of this document: its counts n_w times the corpus KL(w).")
 @click.option("--save-cooccurrence", type=click.Path(dir_okay=False), metavar="OUT.h5",
               help="Write the counted co-occurrence matrix (HDF5 CSR, docs/format.md).")
-@input_options
+@input_options(metadata=("ids",), sweep=False)
 @output_options(outputs=(("save_cooccurrence", "--save-cooccurrence"),))
 def command(corpus, window, min_count, baseline, shuffles, embeddings, context_vectors,
             fit_min_count, keywords, keywords_for, save_cooccurrence, inputs, output):
     """KL(p(·|w) ‖ p(·)) per word from a tokenised corpus (one document per line) or a stored
     co-occurrence matrix; with --embeddings, how well ‖u‖² follows it."""
     # the reader's options select a view of --embeddings; without it they could not act
-    if inputs.layer == "all" or (inputs.dims and len(inputs.dims) > 1):
-        raise UsageError("infogain fits one view of --embeddings: give --layer INT and at most "
-                         "one --dims value.")
     given = [flag for flag, value in (("--layer", inputs.layer), ("--dims", inputs.dims),
                                       ("--sample", inputs.sample),
-                                      ("--drop-nonfinite", inputs.drop_nonfinite))
+                                      ("--drop-nonfinite", inputs.drop_nonfinite),
+                                      ("--drop-zero", inputs.drop_zero),
+                                      ("--ids", inputs.metadata_names.get("ids")),
+                                      ("--allow-external", inputs.allow_external))
              if value not in (None, False)]
     if given and not embeddings:
         raise UsageError(f"{', '.join(given)} select rows or a view of --embeddings; without "
@@ -79,15 +79,10 @@ def command(corpus, window, min_count, baseline, shuffles, embeddings, context_v
                 raise InputError(f"{context_vectors}: {len(missing)} words of --embeddings have no "
                                  f"context vector (e.g. {missing[0]!r}).")
             emb["context"] = ctx["vectors"][[pos[w] for w in emb["words"]]]
+    document = word_counts(keywords_for, co.vocab) if keywords_for and _exists(keywords_for) else None
     result = compute_infogain(co, baseline=baseline, shuffled=shuffled, embeddings=emb,
-                              fit_min_count=fit_min_count, keywords=keywords, label=corpus)
-    if keywords_for:
-        from collections import Counter
-
-        from geomkit.io.cooccurrence import _documents
-        _exists(keywords_for)
-        doc = Counter(t for tokens in _documents(keywords_for) for t in tokens)
-        result.document_counts = np.array([doc.get(str(w), 0) for w in co.vocab], dtype=np.float64)
+                              fit_min_count=fit_min_count, keywords=keywords, label=corpus,
+                              document_counts=document)
     output.emit(result, source_label=corpus)
 
 
@@ -99,8 +94,9 @@ def _exists(path):
 
 
 def _word_vectors(inputs, spec):
-    with inputs.open(spec) as src:
-        if src.metadata.ids is None:
-            raise InputError(f"{src.label}: needs an ids dataset holding the words.")
-        rows, x = src.to_array(dtype=np.float64)
-        return {"words": [str(w) for w in src.metadata.ids[rows]], "vectors": x, "label": src.label}
+    with inputs.open(spec) as space:
+        if space.metadata.ids is None:
+            raise InputError(f"{space.label}: needs an ids dataset holding the words.")
+        rows, x = space.source.to_array(dtype=np.float64)
+        return {"words": [str(w) for w in space.metadata.ids[rows]], "vectors": x,
+                "label": space.label, **space.dropped()}

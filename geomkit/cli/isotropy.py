@@ -4,7 +4,6 @@ import click
 
 from geomkit.analysis.isotropy import DEFAULT_ZETA, UNIFORMITY_MAX_N, compute_isotropy
 from geomkit.cli.options import input_options, output_options
-from geomkit.engine.moments import streaming_moments
 from geomkit.errors import UsageError
 from geomkit.transforms import Pipeline, Step
 
@@ -26,14 +25,16 @@ def _pipeline(name: str, d: int) -> Pipeline:
               help="Also report every measure after this transform (abtt removes d/100 directions).")
 @click.option("--uniformity-max", type=click.IntRange(min=2), default=UNIFORMITY_MAX_N, show_default=True,
               metavar="N", help="Uniformity over all pairs up to N rows, else over a seeded sample of N.")
-@input_options
+@input_options(metadata=("ids", "texts"))
 @output_options
 def command(input, zeta, c0, transform_name, uniformity_max, inputs, output):
     """Isotropy of INPUT: IsoScore, IsoScore*, avg cosine, partition isotropy, effective rank, ..."""
     def compute(view):
         transform = None
         if transform_name:
-            transform = _pipeline(transform_name, view.d).fit(view).apply
+            # the raw moments first: the fit of the transform reuses them (one pass, not two)
+            view.products("moments", "row_stats", nonzero=True, progress="isotropy")
+            transform = _pipeline(transform_name, view.d).fit(view)
         # a prefix's covariance is the leading block of the full one (--dims sweeps)
         c0_view = None if c0_matrix is None else c0_matrix[:view.d, :view.d]
         return compute_isotropy(view, zeta=zeta, c0=c0_view, c0_label=c0_label,
@@ -41,16 +42,16 @@ def command(input, zeta, c0, transform_name, uniformity_max, inputs, output):
                                 transform=transform, transform_name=transform_name,
                                 progress="isotropy")
 
-    with inputs.open(input) as source:
+    with inputs.open(input) as space:
         c0_matrix, c0_label = None, "identity"
         if c0 != "identity":
             with inputs.open(c0) as ref:
-                if ref.d != source.d:  # checked before any pass over either file
-                    raise UsageError(f"--c0 {ref.label} has {ref.d} dimensions, {source.label} "
-                                     f"{source.d}.")
-                c0_matrix = streaming_moments(ref, progress="covariance of --c0").cov()
+                if ref.d != space.d:  # checked before any pass over either file
+                    raise UsageError(f"--c0 {ref.label} has {ref.d} dimensions, {space.label} "
+                                     f"{space.d}.")
+                c0_matrix = ref.moments(progress="covariance of --c0").cov()
                 c0_label = ref.label
             if zeta is None:  # a target was given: IsoScore* is wanted whatever N and d
                 zeta = DEFAULT_ZETA
-        result = inputs.run(source, compute)
+        result = inputs.run(space, compute)
     output.emit(result, source_label=input)

@@ -44,7 +44,7 @@ class GeomkitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GeomkitError as exc:
-            _fail(str(exc), exc.exit_code)
+            _fail(exc.cli_message(), exc.exit_code)
         except MemoryError:
             _fail("out of memory; lower --memory or analyse a --sample.", EXIT_INPUT)
         except OSError as exc:

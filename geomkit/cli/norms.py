@@ -20,7 +20,7 @@ def command(input, group_by, no_likelihood, inputs, output):
     def compute(view):
         groups = None
         if group_by:
-            groups = class_labels(*view.read_aligned(group_by, "--group-by"))
+            groups = class_labels(*view.source.read_aligned(group_by, "--group-by"))
         elif inputs.metadata_names.get("labels"):
             groups = view.metadata.class_labels(view.path)
         counts = view.metadata.counts

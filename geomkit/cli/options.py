@@ -15,33 +15,40 @@ import click
 
 from geomkit.errors import GeomkitError, UsageError
 from geomkit.io.writers import check_outputs, clean_text
-from geomkit.io.source import DEFAULT_MEMORY, EmbeddingSource, open_source
+from geomkit.io.source import DEFAULT_MEMORY
+from geomkit.space import Space
 from geomkit.report.progress import log, set_quiet
 from geomkit.report.result import Result, SweepResult
 
-_INPUT_KEYS = ("layer", "dims", "sample", "seed", "drop_nonfinite", "allow_external", "ids_name",
-               "texts_name", "labels_name", "counts_name", "memory")
+_INPUT_KEYS = ("layer", "dims", "sample", "seed", "drop_nonfinite", "drop_zero", "allow_external",
+               "memory")
+METADATA_KINDS = ("ids", "texts", "labels", "counts")
 _OUTPUT_KEYS = ("fmt", "as_json", "per_item", "html", "quiet")
 
 
-def _parse_layer(ctx, param, value):
-    if value is None or value == "all":
+def _parse_layer(ctx, param, value, *, sweep: bool = True):
+    if value is None or (sweep and value == "all"):
         return value
     try:
         return int(value)
     except ValueError:
-        raise click.BadParameter("takes an integer (negative counts from the end) or 'all'.") from None
+        raise click.BadParameter("takes an integer (negative counts from the end)"
+                                 + (" or 'all'." if sweep else "; this command analyses one "
+                                    "layer.")) from None
 
 
-def _parse_dims(ctx, param, value):
+def _parse_dims(ctx, param, value, *, sweep: bool = True):
     if value is None:
         return None
     try:
         dims = sorted({int(v) for v in value.split(",") if v.strip()})
     except ValueError:
-        raise click.BadParameter("takes comma-separated integers, e.g. 32,64,128.") from None
+        raise click.BadParameter("takes comma-separated integers, e.g. 32,64,128."
+                                 if sweep else "takes one integer.") from None
     if not dims or dims[0] < 1:
         raise click.BadParameter("takes positive integers, e.g. 32,64,128.")
+    if len(dims) > 1 and not sweep:
+        raise click.BadParameter("takes one integer; this command analyses one prefix.")
     return dims
 
 
@@ -74,35 +81,40 @@ class InputSpec:
     sample: int | None = None
     seed: int = 0
     drop_nonfinite: bool = False
+    drop_zero: bool = False
     allow_external: bool = False
     metadata_names: dict = field(default_factory=dict)
     memory: int = DEFAULT_MEMORY
 
-    def open(self, spec: str, *, layer_required: bool = True) -> EmbeddingSource:
+    def open(self, spec: str, *, layer_required: bool = True) -> Space:
+        """The :class:`Space` of ``spec`` as the command line selects it (the first view of a
+        sweep; :meth:`run` goes over every view)."""
         layer = -1 if self.layer == "all" else self.layer
         dims = self.dims[0] if self.dims and len(self.dims) == 1 else None
-        source = open_source(spec, layer=layer, dims=dims, sample=self.sample, seed=self.seed,
-                             drop_nonfinite=self.drop_nonfinite, allow_external=self.allow_external,
-                             metadata_names=self.metadata_names, memory=self.memory,
-                             layer_required=layer_required)
-        if self.dims and len(self.dims) > 1 and self.dims[-1] > source.d_full:
-            raise UsageError(f"{source.label}: --dims {self.dims[-1]} exceeds the "
-                             f"{source.d_full} dimensions of the vectors.")
-        return source
+        space = Space.open(spec, layer=layer, dims=dims, sample=self.sample, seed=self.seed,
+                           drop_nonfinite=self.drop_nonfinite, drop_zero=self.drop_zero,
+                           allow_external=self.allow_external,
+                           metadata_names=self.metadata_names, memory=self.memory,
+                           layer_required=layer_required)
+        if self.dims and len(self.dims) > 1 and self.dims[-1] > space.source.d_full:
+            space.close()
+            raise UsageError(f"{space.label}: --dims {self.dims[-1]} exceeds the "
+                             f"{space.source.d_full} dimensions of the vectors.")
+        return space
 
-    def run(self, source: EmbeddingSource, compute) -> Result:
-        """``compute(view) -> Result`` on the source, or on every view of a sweep."""
-        views = source.sweep(self.layer if self.layer == "all" else None, self.dims)
+    def run(self, space: Space, compute) -> Result:
+        """``compute(space) -> Result`` on the space, or on every view of a sweep."""
+        views = space.views(self.layer if self.layer == "all" else None, self.dims)
         if views[0][0] is None:
-            return _naming(source, compute)
+            return _naming(space, compute)
         results = []
         for kind, value, view in views:
             log(f"geomkit: {kind} {value}")
             results.append(_naming(view, compute))
-        return SweepResult(views[0][0], [v for _, v, _ in views], results)
+        return SweepResult(views[0][0], [v for _, v, _ in views], tuple(results))
 
 
-def _naming(view: EmbeddingSource, compute) -> Result:
+def _naming(view: Space, compute) -> Result:
     """``compute(view)``; a library error that does not name the file gets the view's label
     in front (the CLI's one sentence always names file and dataset)."""
     try:
@@ -110,40 +122,51 @@ def _naming(view: EmbeddingSource, compute) -> Result:
     except GeomkitError as exc:
         if view.path in str(exc):
             raise
-        raise type(exc)(f"{view.label}: {exc}") from None
+        raise exc.prefixed(view.label) from None
 
 
-def input_options(fn):
-    """Reader options: --layer, --dims, --sample, --seed, --drop-nonfinite, --allow-external,
-    --ids/--texts/--labels/--counts, --memory."""
+def input_options(fn=None, *, metadata=METADATA_KINDS, sweep: bool = True, drop: bool = True):
+    """Reader options: --layer, --dims, --sample, --seed, --drop-nonfinite, --drop-zero,
+    --allow-external, --memory, and the metadata names the command uses (``metadata``: of
+    ids, texts, labels, counts). ``sweep``: --layer all and several --dims values sweep the
+    views; without it the command analyses one view and those are usage errors. ``drop``:
+    --drop-nonfinite and --drop-zero (not where no analysis runs over the rows)."""
+    if fn is None:
+        return functools.partial(input_options, metadata=metadata, sweep=sweep, drop=drop)
+    meta_help = {"ids": "Dataset with row ids (default: ids).",
+                 "texts": "Dataset with row texts (default: texts).",
+                 "labels": "Dataset with row labels (default: labels).",
+                 "counts": "Dataset with row frequencies (default: counts)."}
     options = [
-        click.option("--layer", callback=_parse_layer, metavar="INT|all",
-                     help="Layer of an (N, L, d) stack; 'all' sweeps every layer."),
-        click.option("--dims", callback=_parse_dims, metavar="K[,K...]",
-                     help="Use the first K dimensions (Matryoshka prefix); several values sweep."),
+        click.option("--layer", callback=functools.partial(_parse_layer, sweep=sweep),
+                     metavar="INT|all" if sweep else "INT",
+                     help="Layer of an (N, L, d) stack" + ("; 'all' sweeps every layer."
+                                                           if sweep else ".")),
+        click.option("--dims", callback=functools.partial(_parse_dims, sweep=sweep),
+                     metavar="K[,K...]" if sweep else "K",
+                     help="Use the first K dimensions (Matryoshka prefix)"
+                          + ("; several values sweep." if sweep else ".")),
         click.option("--sample", type=click.IntRange(min=2), metavar="N",
                      help="Analyse a random subset of N rows."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed for --sample and any other randomness."),
-        click.option("--drop-nonfinite", is_flag=True,
-                     help="Skip rows with NaN/Inf (and report how many) instead of failing."),
+        *([click.option("--drop-nonfinite", is_flag=True,
+                        help="Skip rows with NaN/Inf (and report how many) instead of failing."),
+           click.option("--drop-zero", is_flag=True,
+                        help="Skip all-zero rows (and report how many) instead of failing where "
+                             "a cosine measure needs a direction.")] if drop else []),
         click.option("--allow-external", is_flag=True,
                      help="Follow HDF5 external links / virtual sources in other files."),
-        click.option("--ids", "ids_name", metavar="DSET", help="Dataset with row ids (default: ids)."),
-        click.option("--texts", "texts_name", metavar="DSET",
-                     help="Dataset with row texts (default: texts)."),
-        click.option("--labels", "labels_name", metavar="DSET",
-                     help="Dataset with row labels (default: labels)."),
-        click.option("--counts", "counts_name", metavar="DSET",
-                     help="Dataset with row frequencies (default: counts)."),
+        *[click.option(f"--{kind}", f"{kind}_name", metavar="DSET", help=meta_help[kind])
+          for kind in metadata],
         click.option("--memory", callback=_parse_memory, metavar="SIZE",
                      help="Memory budget for a row block (default 256MB)."),
     ]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        values = {k: kwargs.pop(k) for k in _INPUT_KEYS}
-        names = {k: values.pop(f"{k}_name") for k in ("ids", "texts", "labels", "counts")}
+        values = {k: kwargs.pop(k) for k in _INPUT_KEYS if k in kwargs}
+        names = {k: kwargs.pop(f"{k}_name") for k in metadata}
         kwargs["inputs"] = InputSpec(metadata_names={k: v for k, v in names.items() if v}, **values)
         return fn(*args, **kwargs)
 
@@ -227,7 +250,3 @@ def output_options(fn=None, *, per_item: bool = True, outputs: tuple = ()):
         if option is not None:
             wrapper = option(wrapper)
     return wrapper
-
-
-def progress_label(source: EmbeddingSource, what: str) -> str:
-    return f"{what} {source.label}"

@@ -32,7 +32,7 @@ def _step(name):
               help="Apply the transform fitted and stored by an earlier geomkit transform output.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]),
               help="Output dtype (default: float64 for float64 input, else float32).")
-@input_options
+@input_options(sweep=False)
 @output_options(per_item=False, outputs=(("out", "-o"),))
 def command(input, out, center, normalize, whiten, components, abtt, fit_from, dtype, inputs, output):
     """Transform INPUT and write OUT.h5 with metadata, provenance and the fitted parameters.
@@ -41,8 +41,6 @@ def command(input, out, center, normalize, whiten, components, abtt, fit_from, d
     """
     ctx = click.get_current_context()
     steps = ctx.meta.get("geomkit_steps", [])
-    if inputs.layer == "all" or (inputs.dims and len(inputs.dims) > 1):
-        raise UsageError("transform takes one view: give --layer INT and at most one --dims value.")
     if fit_from:
         if steps or components:
             raise UsageError("--fit-from applies a stored transform; do not also give steps.")

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geomkit.engine.rows import unit_rows
+
 METRICS = ("cosine", "euclidean", "sqeuclidean", "dot")
 
 
@@ -74,9 +76,7 @@ def prepare(x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     if metric == "cosine":
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-        norms[norms == 0] = 1.0
-        return x / norms.astype(x.dtype)[:, None], None
+        return unit_rows(x), None
     if metric in ("euclidean", "sqeuclidean"):
         return x, np.einsum("ij,ij->i", x, x, dtype=np.float64)
     return x, None

@@ -62,6 +62,10 @@ class MomentAccumulator:
 
     takes_sweep = True
 
+    def fresh(self) -> "MomentAccumulator":
+        """An empty accumulator of the same kind (one part of a parallel pass)."""
+        return MomentAccumulator(scatter=self.want_scatter)
+
     def consume(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None) -> None:
         self.update(x, sweep)
 
@@ -253,6 +257,9 @@ class RowStatAccumulator:
 
     takes_sweep = True
 
+    def fresh(self) -> "RowStatAccumulator":
+        return RowStatAccumulator()
+
     def consume(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None) -> None:
         self.update(rows, x, sweep)
 
@@ -292,24 +299,19 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 def run_pass(source, *consumers, transform: Transform | None = None, unit: bool = False,
              nonzero: bool = False, dtype=None, progress: str | None = None) -> None:
-    """One pass over a source's blocks, feeding every consumer ``consume(rows, x)``.
+    """One pass over a source's (or a :class:`geomkit.Space`'s) blocks feeding every consumer,
+    through the space's pass executor (:mod:`geomkit.engine.executor`).
 
-    Fuse what an analysis needs into one pass: ``run_pass(src, moments, rowstats)``. Consumers
-    must not keep ``x``: blocks are read into one reused buffer. Consumers with ``takes_sweep``
-    get ``consume(rows, x, sweep)``: the block's row sweep (engine.kernels), made once while the
-    block is validated, or None when a transform changed the rows (they sweep ``x`` themselves).
-    ``nonzero``: zero rows (of the input) are an input error (cosine measures need them).
-    """
-    takes = [getattr(c, "takes_sweep", False) for c in consumers]
-    sweep = any(takes) and transform is None and not unit
-    for blk in source.blocks(unit=unit, dtype=dtype, progress=progress, reuse=True, sweep=sweep,
-                             nonzero=nonzero):
-        x = transform(blk.x) if transform is not None else blk.x
-        for consumer, take in zip(consumers, takes):
-            if take:
-                consumer.consume(blk.rows, x, blk.sweep)
-            else:
-                consumer.consume(blk.rows, x)
+    Consumers must not keep ``x``: blocks are read into one reused buffer. Consumers with
+    ``takes_sweep`` get ``consume(rows, x, sweep)``: the block's row sweep, made once while the
+    block is validated, or None when a transform changed the rows. ``nonzero``: zero rows (of
+    the input) are an input error (cosine measures need them)."""
+    from geomkit.space import as_space
+
+    space = as_space(source)
+    if transform is not None:
+        space = space.transformed(transform, "transform")
+    space.run(*consumers, unit=unit, nonzero=nonzero, dtype=dtype, progress=progress)
 
 
 def streaming_moments(source, *, transform: Transform | None = None, scatter: bool = True,

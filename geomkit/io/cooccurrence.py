@@ -91,6 +91,14 @@ def _documents(path: str):
         raise InputError(f"{path}: cannot be read ({exc.strerror}).") from None
 
 
+def word_counts(path: str, vocab) -> np.ndarray:
+    """How often each word of ``vocab`` occurs in the text file ``path`` (float64)."""
+    from collections import Counter
+
+    found = Counter(t for tokens in _documents(path) for t in tokens)
+    return np.array([found.get(str(w), 0) for w in vocab], dtype=np.float64)
+
+
 def count_corpus(path: str, *, window: int = 10, min_count: int = 1,
                  flush_pairs: int = 5_000_000, documents=None) -> Cooccurrence:
     """Unigram and ±``window`` co-occurrence counts of a corpus file (or of ``documents``)."""

@@ -97,7 +97,7 @@ def file_tree(f: h5py.File) -> list[dict]:
     return rows
 
 
-@dataclass
+@dataclass(frozen=True)
 class InfoResult(Result):
     file: str
     root_attrs: dict
@@ -164,39 +164,38 @@ class InfoResult(Result):
 
 
 def inspect_file(spec: str, open_view, *, scan: bool = False) -> InfoResult:
-    """Describe a file; ``open_view(spec)`` opens the analysed dataset the way commands would.
+    """Describe a file; ``open_view(spec)`` opens the analysed dataset the way commands would
+    (a :class:`geomkit.Space`).
 
     The rows are read only with ``scan`` (one streaming pass: NaN/Inf rows, zero rows, norms);
-    otherwise ``info`` answers from the file's metadata alone, at once even for 10⁹ rows."""
+    otherwise ``info`` answers from the file's metadata alone, at once even for 10⁹ rows. A
+    ``.npy`` array has no tree or attributes: only the array is described."""
     from geomkit.io.selection import parse_selection
-    from geomkit.io.source import open_h5
+    from geomkit.io.source import is_npy, open_h5
 
     selection = parse_selection(spec)
-    f = open_h5(selection.path)
+    tree, root_attrs = [], {}
+    if not is_npy(selection.path):
+        f = open_h5(selection.path)
+        try:
+            # attributes are variable-length strings more often than not: read in a guarded child
+            tree, root_attrs = run_guarded(lambda: (file_tree(f), _attrs(f)), selection.path)
+        finally:
+            f.close()
+    base = dict(file=selection.path, root_attrs=root_attrs, tree=tree)
     try:
-        # attributes are variable-length strings more often than not: read in a guarded child
-        tree, root_attrs = run_guarded(lambda: (file_tree(f), _attrs(f)), selection.path)
-    finally:
-        f.close()
-    result = InfoResult(file=selection.path, root_attrs=root_attrs, tree=tree, dataset=None)
-    try:
-        source = open_view(spec)
+        space = open_view(spec)
     except InputError as exc:
         if selection.dataset is not None:
             raise
-        result.problem = str(exc)
-        return result
-    with source:
-        result.dataset = source.dataset
-        result.shape = list(source.full_shape)
-        result.dtype = str(source.dtype)
-        result.layer = source.layer
-        result.metadata = dict(source.metadata.names)
-        result.stats = {"n": int(source.n_total), "d": int(source.d_full),
-                        "layers": source.n_layers, "scanned": scan}
+        return InfoResult(dataset=None, problem=str(exc), **base)
+    with space:
+        source = space.source
+        stats = {"n": int(source.n_total), "d": int(source.d_full), "layers": source.n_layers,
+                 "scanned": scan}
         if scan:
             s = source.scan()
-            result.stats.update({
+            stats.update({
                 "rows_scanned": int(s.n_rows),
                 "finite_rows": int(s.n_rows - s.nonfinite_rows.size),
                 "nonfinite_rows": int(s.nonfinite_rows.size),
@@ -206,4 +205,6 @@ def inspect_file(spec: str, open_view, *, scan: bool = False) -> InfoResult:
                 "norm_mean": s.norm_mean, "norm_min": s.norm_min, "norm_max": s.norm_max,
                 "duplicate_rows": s.duplicate_rows, "duplicate_groups": s.duplicate_groups,
             })
-    return result
+        return InfoResult(dataset=source.dataset, shape=list(source.full_shape),
+                          dtype=str(source.dtype), layer=source.layer,
+                          metadata=dict(source.metadata.names), stats=stats, **base)

@@ -13,6 +13,7 @@ sources lie in other files are refused unless ``allow_external=True``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -21,6 +22,7 @@ import h5py
 import numpy as np
 
 from geomkit.engine.kernels import RowSweep, row_sq_norms, row_sweep
+from geomkit.engine.rows import unit_rows
 from geomkit.errors import GeomkitError, InputError, UsageError
 from geomkit.io.guarded import read_values
 from geomkit.io.selection import Selection, parse_selection, resolve_dataset
@@ -81,7 +83,7 @@ def class_labels(values: np.ndarray | None, where: str) -> np.ndarray:
     """``values`` as class names (object array of str); float or missing values are an
     :class:`InputError` naming ``where`` (file:dataset)."""
     if values is None:
-        raise InputError(f"{where}: no labels dataset (name one with --labels NAME).")
+        raise InputError(f"{where}: no labels dataset (name one with {{labels}}).")
     values = np.asarray(values)
     if values.dtype.kind in "fc":
         raise InputError(f"{where}: labels have float dtype {values.dtype}; class labels must be "
@@ -109,28 +111,18 @@ class EmbeddingSource:
 
     def __init__(self, selection: Selection, *, layer: int | None = None, dims: int | None = None,
                  sample: int | None = None, seed: int = 0, drop_nonfinite: bool = False,
-                 allow_external: bool = False, metadata_names: dict | None = None,
-                 memory: int = DEFAULT_MEMORY, layer_required: bool = True, _shared=None):
+                 drop_zero: bool = False, allow_external: bool = False,
+                 metadata_names: dict | None = None, memory: int = DEFAULT_MEMORY,
+                 layer_required: bool = True):
         self.layer_required = layer_required
         self.selection = selection
         self.path = selection.path
         self.drop_nonfinite = drop_nonfinite
+        self.drop_zero = drop_zero
         self.allow_external = allow_external
         self.memory = int(memory)
         self.seed = seed
-        if _shared is not None:  # a view of an already opened source
-            self._file, self.dataset, self._dset, self.metadata = _shared
-        else:
-            self._file = open_h5(self.path)
-            try:
-                with damaged(lambda: self._err("")):
-                    self.dataset = self._resolve(selection.dataset)
-                    self._dset = self._file[self.dataset]
-                    self._validate_dataset()
-                    self.metadata = self._read_metadata(metadata_names or {})
-            except BaseException:
-                self.close()
-                raise
+        self._open(metadata_names or {})
         shape = self._dset.shape
         self.full_shape = shape
         self.n_total = shape[0]
@@ -140,14 +132,54 @@ class EmbeddingSource:
         self.dims = self._check_dims(dims)
         self.d = self.dims if self.dims is not None else self.d_full
         self.sample = sample
+        self._subset_name = None
         # None: every row of the dataset, with no index array kept (a few bytes per row at most
         # are allowed for bookkeeping: a dump may have 10⁹ rows); else sorted original indices
         self._rows: np.ndarray | None = self._choose_rows(sample, seed)
-        # original indices dropped as non-finite (drop_nonfinite), known after a complete pass
-        self._dropped: np.ndarray | None = None if drop_nonfinite else _NO_ROWS
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        """What passes learn about the view's rows (reset for every new view)."""
+        # original indices dropped (non-finite with drop_nonfinite, zero with drop_zero), known
+        # after a complete pass; empty from the start when nothing may be dropped
+        self._dropped: np.ndarray | None = (None if self.drop_nonfinite or self.drop_zero
+                                            else _NO_ROWS)
+        self._n_zero_dropped: int | None = None if self.drop_zero else 0
         self._finite_in: set = set()  # dtypes in which a complete pass found no non-finite row
         self._wide: bool = False  # a block's squares overflow the compute dtype: widen blocks
         self._nonzero_checked = False  # a complete pass found no zero row
+        self._scan = None
+        self._space = None  # the Space wrapping this view (geomkit.space.as_space)
+
+    def _open(self, metadata_names: dict) -> None:
+        """Open the HDF5 file, resolve and validate the dataset, read the metadata."""
+        self._file = open_h5(self.path)
+        try:
+            with damaged(lambda: self._err("")):
+                self.dataset = self._resolve(self.selection.dataset)
+                self._dset = self._file[self.dataset]
+                self._validate_dataset()
+                self.metadata = self._read_metadata(metadata_names)
+        except BaseException:
+            self.close()
+            raise
+
+    # a source travels to Dask workers by pickling: the file is opened again there
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_file", None)
+        state.pop("_dset", None)
+        state["_space"] = None  # its cache stays here
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reopen()
+
+    def _reopen(self) -> None:
+        self._file = open_h5(self.path)
+        with damaged(lambda: self._err("")):
+            self._dset = self._file[self.dataset]
 
     # ------------------------------------------------------------------ opening and validation
     def _err(self, problem: str) -> InputError:
@@ -180,7 +212,7 @@ class EmbeddingSource:
                 if not self.allow_external:
                     raise InputError(
                         f"{self.path}:{name}: '{here}' is an external link to "
-                        f"{link.filename}:{link.path}; refused (pass --allow-external to follow "
+                        f"{link.filename}:{link.path}; refused (pass {{allow_external}} to follow "
                         f"it).")
                 if _dangling(group, part):
                     raise InputError(f"{self.path}:{name}: '{here}' is an external link to "
@@ -200,10 +232,10 @@ class EmbeddingSource:
                               and os.path.abspath(vs.file_name) != os.path.abspath(self.path)})
             if outside:
                 raise self._err(f"is a virtual dataset reading from other files "
-                                f"({', '.join(outside[:3])}); refused (pass --allow-external).")
+                                f"({', '.join(outside[:3])}); refused (pass {{allow_external}}).")
         if ds.external and not self.allow_external:
             raise self._err(f"stores its data in external files ({ds.external[0][0]}); "
-                            f"refused (pass --allow-external).")
+                            f"refused (pass {{allow_external}}).")
         kind = ds.dtype.kind
         if kind == "f" and ds.dtype.itemsize not in (2, 4, 8):
             raise self._err(f"has extended-precision float dtype {ds.dtype}; geomkit reads "
@@ -284,17 +316,17 @@ class EmbeddingSource:
     def _check_layer(self, layer):
         if self.n_layers is None:
             if layer is not None:
-                raise UsageError(f"{self.path}:{self.dataset}: --layer needs an (N, L, d) layer "
+                raise UsageError(f"{self.path}:{self.dataset}: {{layer}} needs an (N, L, d) layer "
                                  f"stack, this dataset is {self.full_shape}.")
             return None
         if layer is None and not self.layer_required:
             return self.n_layers - 1
         if layer is None:
             raise UsageError(f"{self.path}:{self.dataset}: is a layer stack of shape "
-                             f"{self.full_shape}; pass --layer INT (0..{self.n_layers - 1}, negative "
-                             f"counts from the end) or --layer all.")
+                             f"{self.full_shape}; pass {{layer_int}} (0..{self.n_layers - 1}, negative "
+                             f"counts from the end) or {{layer_all}}.")
         if not -self.n_layers <= layer < self.n_layers:
-            raise UsageError(f"{self.path}:{self.dataset}: --layer {layer} is out of range for "
+            raise UsageError(f"{self.path}:{self.dataset}: {{layer}} {layer} is out of range for "
                              f"{self.n_layers} layers.")
         return layer % self.n_layers
 
@@ -302,7 +334,7 @@ class EmbeddingSource:
         if dims is None:
             return None
         if not 1 <= dims <= self.d_full:
-            raise UsageError(f"{self.path}:{self.dataset}: --dims {dims} is out of range "
+            raise UsageError(f"{self.path}:{self.dataset}: {{dims}} {dims} is out of range "
                              f"(vectors have {self.d_full} dimensions).")
         return None if dims == self.d_full else dims
 
@@ -310,22 +342,21 @@ class EmbeddingSource:
         if sample is None or sample >= self.n_total:
             return None
         if sample < 2:
-            raise UsageError("--sample must be at least 2.")
+            raise UsageError("{sample} must be at least 2.")
         rng = np.random.default_rng(seed)
         return np.sort(rng.choice(self.n_total, size=sample, replace=False)).astype(np.int64)
 
     # ------------------------------------------------------------------ views
     def view(self, *, layer=..., dims=...) -> "EmbeddingSource":
-        """The same file and rows with another layer and/or vector prefix."""
-        v = EmbeddingSource(self.selection,
-                            layer=self.layer if layer is ... else layer,
-                            dims=self.dims if dims is ... else dims,
-                            sample=None, seed=self.seed, drop_nonfinite=self.drop_nonfinite,
-                            allow_external=self.allow_external, memory=self.memory,
-                            _shared=(self._file, self.dataset, self._dset, self.metadata))
-        v.sample = self.sample
-        v._rows = self._rows
-        v._subset_name = getattr(self, "_subset_name", None)
+        """The same file and rows with another layer and/or vector prefix (what earlier passes
+        learnt about the rows is not carried over: another layer has other values)."""
+        v = copy.copy(self)
+        if layer is not ...:
+            v.layer = self._check_layer(layer)
+        if dims is not ...:
+            v.dims = self._check_dims(dims)
+            v.d = v.dims if v.dims is not None else v.d_full
+        v._fresh_state()
         return v
 
     def subset(self, rows: np.ndarray, name: str | None = None) -> "EmbeddingSource":
@@ -339,6 +370,26 @@ class EmbeddingSource:
                              f"at least 2 are needed.")
         return v
 
+    def part(self, lo: int, hi: int) -> "EmbeddingSource":
+        """The view's rows at positions lo..hi-1 (before dropping): one task of a parallel pass."""
+        v = self.view()
+        v._rows = (np.arange(lo, hi, dtype=np.int64) if self._rows is None
+                   else self._rows[lo:hi])
+        return v
+
+    def dropped_state(self):
+        """``(dropped original rows, zero rows among them)`` after a complete pass."""
+        if self._dropped is None:
+            return None
+        return self._dropped, int(self._n_zero_dropped or 0)
+
+    def learn_dropped(self, state, *, nonzero: bool = False) -> None:
+        """What a parallel pass over all the parts found (:meth:`dropped_state` merged)."""
+        if state is not None and self._dropped is None:
+            self._set_dropped(np.sort(state[0]), zero=state[1])
+        if nonzero or self.drop_zero:
+            self._nonzero_checked = True
+
     @property
     def label(self) -> str:
         """``file.h5:/dataset`` plus the view, for messages."""
@@ -347,9 +398,10 @@ class EmbeddingSource:
             extra.append(f"layer {self.layer}")
         if self.dims is not None:
             extra.append(f"first {self.dims} dims")
-        if getattr(self, "_subset_name", None):
+        if self._subset_name:
             extra.append(self._subset_name)
-        return f"{self.path}:{self.dataset}" + (f" ({', '.join(extra)})" if extra else "")
+        where = f"{self.path}:{self.dataset}" if self.dataset else self.path
+        return where + (f" ({', '.join(extra)})" if extra else "")
 
     @property
     def dtype(self) -> np.dtype:
@@ -375,8 +427,14 @@ class EmbeddingSource:
 
     @property
     def n_dropped(self) -> int | None:
-        """Non-finite rows dropped (``drop_nonfinite``); None until a complete pass has run."""
+        """Rows dropped (non-finite with ``drop_nonfinite``, all-zero with ``drop_zero``); None
+        until a complete pass has run."""
         return None if self._dropped is None else int(self._dropped.size)
+
+    @property
+    def n_dropped_zero(self) -> int | None:
+        """Of :attr:`n_dropped`, the all-zero rows (``drop_zero``); None until known."""
+        return self._n_zero_dropped
 
     @property
     def rows(self) -> np.ndarray:
@@ -506,19 +564,21 @@ class EmbeddingSource:
         dropped_parts = [] if self._dropped is None else None
         from geomkit.report.progress import progress_bar
         clean = True  # no row dropped so far
+        tally = [0]  # zero rows dropped by this pass (drop_zero)
         with progress_bar(self.n_selected, progress) as bar:
             for rows, raw in self._raw_blocks(block_rows, reuse):
                 x = np.asarray(raw, dtype=dtype)
                 read = rows
                 if sweep and not unit:
-                    rows, x, swept = self._validate_swept(rows, x)
+                    rows, x, swept = self._validate_swept(rows, x, tally)
                     if nonzero and not (swept.sq_norms > 0).all():  # _widen made non-zero > 0
                         raise self._zero_error(rows[swept.sq_norms == 0])
                 elif (dtype in self._finite_in and not unit and not self._wide
                       and (not nonzero or self._nonzero_checked)):
                     swept = None  # a complete earlier pass checked these rows: none non-finite
                 else:
-                    (rows, x), swept = self.validate(rows, x, unit=unit, nonzero=nonzero), None
+                    (rows, x), swept = self.validate(rows, x, unit=unit, nonzero=nonzero,
+                                                     tally=tally), None
                 if rows.size != read.size:
                     clean = False
                     if dropped_parts is not None:
@@ -529,17 +589,19 @@ class EmbeddingSource:
         # the file is open read-only: later passes over this view need not check finiteness again
         if clean:
             self._finite_in.add(dtype)
-        if nonzero or unit:
+        if nonzero or unit or self.drop_zero:
             self._nonzero_checked = True
         if dropped_parts is not None:
-            self._set_dropped(np.concatenate(dropped_parts) if dropped_parts else _NO_ROWS)
+            self._set_dropped(np.concatenate(dropped_parts) if dropped_parts else _NO_ROWS,
+                              zero=tally[0])
 
     def validate(self, rows: np.ndarray, x: np.ndarray, *, unit: bool = False,
-                 nonzero: bool = False):
+                 nonzero: bool = False, tally: list | None = None):
         """The checks every block passes: non-finite rows (error, or dropped with
         ``drop_nonfinite``), magnitudes whose products would overflow the block's dtype (the
-        block is widened to float64, or refused when even float64 overflows) and, for ``unit``,
-        zero rows (error) before L2 normalisation; ``nonzero``: zero rows are an error."""
+        block is widened to float64, or refused when even float64 overflows), all-zero rows
+        (dropped with ``drop_zero``, counted in ``tally[0]``; else, for ``unit`` or
+        ``nonzero``, an error) and, for ``unit``, L2 normalisation."""
         # a squared norm is finite unless the row has NaN/Inf or overflows: check those exactly
         with np.errstate(over="ignore", invalid="ignore"):
             sq = row_sq_norms(x)
@@ -547,14 +609,23 @@ class EmbeddingSource:
         wide = self._widen(x, sq)
         if wide is not x:
             x, sq = wide, row_sq_norms(wide)
+        rows, x, sq = self._drop_zero_rows(rows, x, sq, tally)
         if (unit or nonzero) and not (sq > 0).all():  # _widen made every non-zero square > 0
             raise self._zero_error(rows[sq == 0])
         if unit:
-            norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-            x = x / norms.astype(x.dtype)[:, None]
+            x = unit_rows(x, sq)
         return rows, x
 
-    def _validate_swept(self, rows: np.ndarray, x: np.ndarray):
+    def _drop_zero_rows(self, rows, x, sq, tally):
+        """With ``drop_zero``: the rows whose squared norm is 0 removed (counted in tally)."""
+        if self.drop_zero and sq.size and not (sq > 0).all():
+            keep = sq > 0
+            if tally is not None:
+                tally[0] += int(keep.size - keep.sum())
+            return rows[keep], x[keep], sq[keep]
+        return rows, x, sq
+
+    def _validate_swept(self, rows: np.ndarray, x: np.ndarray, tally: list | None = None):
         """:meth:`validate` read off the block's row sweep: a squared norm is finite unless the
         row has NaN/Inf (or overflows). Returns ``(rows, x, sweep)``."""
         swept = row_sweep(x)
@@ -565,6 +636,9 @@ class EmbeddingSource:
         wide = self._widen(x, swept.sq_norms)
         if wide is not x:
             x, swept = wide, row_sweep(wide)
+        if self.drop_zero and not (swept.sq_norms > 0).all():
+            rows, x, _ = self._drop_zero_rows(rows, x, swept.sq_norms, tally)
+            swept = row_sweep(x)
         return rows, x, swept
 
     def _widen(self, x: np.ndarray, sq: np.ndarray) -> np.ndarray:
@@ -604,12 +678,15 @@ class EmbeddingSource:
                 sq = None if sq is None else sq[keep]
         return rows, x, sq
 
-    def _set_dropped(self, dropped: np.ndarray) -> None:
+    def _set_dropped(self, dropped: np.ndarray, zero: int = 0) -> None:
         self._dropped = np.asarray(dropped, dtype=np.int64)
+        self._n_zero_dropped = int(zero)
         kept = self.n_selected - self._dropped.size
         if kept < 2:
-            raise self._err(f"has {kept} finite rows after dropping {self._dropped.size} "
-                            f"non-finite ones; at least 2 are needed.")
+            what = " and ".join(w for w, on in (("non-finite", self.drop_nonfinite),
+                                                 ("all-zero", self.drop_zero)) if on)
+            raise self._err(f"has {kept} rows left after dropping {self._dropped.size} {what} "
+                            f"ones; at least 2 are needed.")
 
     def scan(self) -> "ScanSummary":
         """One streaming pass: non-finite rows, zero rows, norm range. Sets the dropped rows when
@@ -636,11 +713,14 @@ class EmbeddingSource:
         bad = np.concatenate(nonfinite) if nonfinite else _NO_ROWS
         repeats, groups = count_duplicates(np.concatenate(hashes) if hashes else
                                            np.empty(0, np.uint64))
-        if self.drop_nonfinite and self._dropped is None:
-            self._set_dropped(bad)
+        zero_rows = np.concatenate(zero) if zero else _NO_ROWS
+        if self._dropped is None:  # dropping: what a complete pass drops is known now
+            parts = ([bad] if self.drop_nonfinite else []) + ([zero_rows] if self.drop_zero else [])
+            self._set_dropped(np.sort(np.concatenate(parts)) if parts else _NO_ROWS,
+                              zero=zero_rows.size if self.drop_zero else 0)
         self._scan = ScanSummary(
             n_rows=self.n_selected, nonfinite_rows=bad,
-            zero_rows=np.concatenate(zero) if zero else _NO_ROWS,
+            zero_rows=zero_rows,
             norm_mean=total / count if count else None, norm_min=low if count else None,
             norm_max=high if count else None, duplicate_rows=repeats, duplicate_groups=groups)
         return self._scan
@@ -657,11 +737,11 @@ class EmbeddingSource:
 
     def _nonfinite_error(self, found: np.ndarray) -> InputError:
         return self._err(f"{self._bad_rows(found, 'nonfinite_rows', 'contain NaN or Inf')}; "
-                         f"pass --drop-nonfinite to skip them.")
+                         f"pass {{drop_nonfinite}} to skip them.")
 
     def _zero_error(self, found: np.ndarray) -> InputError:
         return self._err(f"{self._bad_rows(found, 'zero_rows', 'are all zero')}; cosine "
-                         f"geometry needs non-zero vectors.")
+                         f"geometry needs non-zero vectors (pass {{drop_zero}} to skip them).")
 
     def to_array(self, *, unit: bool = False, dtype=None, max_bytes: int | None = None,
                  nonzero: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -673,7 +753,7 @@ class EmbeddingSource:
         if max_bytes is not None and need > max_bytes:
             raise UsageError(f"{self.label}: this analysis needs the {self.n_selected} x {self.d} "
                              f"matrix in memory ({need / 2**30:.1f} GiB) which exceeds the "
-                             f"budget; use --sample.")
+                             f"budget; use {{sample}}.")
         rows_parts, x_parts = [], []
         for blk in self.blocks(unit=unit, dtype=dtype, nonzero=nonzero):
             rows_parts.append(blk.rows)
@@ -685,7 +765,7 @@ class EmbeddingSource:
               ) -> list[tuple[str | None, int | None, "EmbeddingSource"]]:
         """Views for ``--layer all`` and ``--dims a,b,c``: ``[(kind, value, view), ...]``."""
         if layers == "all" and dims and len(dims) > 1:
-            raise UsageError("--layer all and a --dims sweep cannot be combined; sweep one at a time.")
+            raise UsageError("{layer_all} and {dims_sweep} cannot be combined; sweep one at a time.")
         if layers == "all":
             return [("layer", i, self.view(layer=i)) for i in range(self.n_layers)]
         if dims and len(dims) > 1:
@@ -780,16 +860,143 @@ def _list_datasets(f: h5py.File) -> list[tuple[str, tuple, str]]:
     return out
 
 
+class _MemoryDataset:
+    """What :class:`EmbeddingSource` needs of a dataset (shape, dtype, chunks, slicing) over an
+    in-memory or memory-mapped array."""
+
+    chunks = None
+    is_virtual = False
+    external = None
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, key):
+        return np.asarray(self.array[key])
+
+
+class ArraySource(EmbeddingSource):
+    """A view of an in-memory array (``(N, d)`` or an ``(N, L, d)`` stack) with optional
+    metadata, read in row blocks like a file (:meth:`geomkit.Space.from_array`)."""
+
+    def __init__(self, array, *, name: str = "array", ids=None, texts=None, labels=None,
+                 counts=None, **options):
+        self._array = np.asarray(array)
+        self._given_meta = {"ids": ids, "texts": texts, "labels": labels, "counts": counts}
+        super().__init__(Selection(name, None), **options)
+
+    def _open(self, metadata_names: dict) -> None:
+        self._file = None
+        self.dataset = None
+        self._dset = _MemoryDataset(self._array)
+        self._validate_dataset()
+        self.metadata = self._given_metadata()
+
+    def _given_metadata(self) -> Metadata:
+        meta = Metadata()
+        for kind, values in self._given_meta.items():
+            if values is None:
+                continue
+            values = _decode(np.asarray(values))
+            if values.ndim != 1 or values.shape[0] != self.n_rows_stored:
+                raise InputError(f"{self.path}: {kind} must be 1-D with one value per row "
+                                 f"({self.n_rows_stored}), found shape {values.shape}.")
+            if kind == "counts":
+                if values.dtype.kind not in "iuf":
+                    raise InputError(f"{self.path}: counts must be numeric, found {values.dtype}.")
+                if (~np.isfinite(values.astype(float)) | (values < 0)).any():
+                    raise InputError(f"{self.path}: counts must be finite and non-negative.")
+            setattr(meta, kind, values)
+            meta.names[kind] = kind
+        return meta
+
+    @property
+    def n_rows_stored(self) -> int:
+        return self._dset.shape[0]
+
+    def _read_into(self, a: int, b: int, out: np.ndarray) -> np.ndarray:
+        dest = out[:b - a]
+        np.copyto(dest, self._dset.array[self._select(a, b)])
+        return dest
+
+    def read_aligned(self, name: str, what: str):
+        raise InputError(f"{self.path}: has no datasets beside the vectors; give {what} "
+                         f"values directly.")
+
+    def _reopen(self) -> None:
+        self._dset = _MemoryDataset(self._array)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return state
+
+    def close(self) -> None:
+        pass
+
+
+class NpySource(ArraySource):
+    """A ``.npy`` file (``np.save``) memory-mapped and read in row blocks; no metadata."""
+
+    def __init__(self, path: str, **options):
+        self._npy_path = path
+        super().__init__(_load_npy(path), name=path, **options)
+
+    def _reopen(self) -> None:
+        self._array = _load_npy(self._npy_path)
+        super()._reopen()
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_array", None)  # the worker maps the file itself
+        return state
+
+
+def _load_npy(path: str) -> np.ndarray:
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a .npy file.")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{path}: cannot be read as a .npy array; the file may be truncated "
+                         f"or not written by np.save ({_short(exc)}).") from None
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"{path}: holds several arrays (.npz); give one .npy array.")
+    return array
+
+
+def is_npy(path: str) -> bool:
+    """A ``.npy`` file by its magic bytes (whatever its name)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(6) == b"\x93NUMPY"
+    except OSError:
+        return False
+
+
 def open_source(spec: str | Selection, *, layer: int | None = None, dims: int | None = None,
                 sample: int | None = None, seed: int = 0, drop_nonfinite: bool = False,
-                allow_external: bool = False, metadata_names: dict | None = None,
-                memory: int = DEFAULT_MEMORY, layer_required: bool = True) -> EmbeddingSource:
-    """Open ``PATH[:DATASET]`` read-only and validate it. Raises :class:`InputError`.
+                drop_zero: bool = False, allow_external: bool = False,
+                metadata_names: dict | None = None, memory: int = DEFAULT_MEMORY,
+                layer_required: bool = True) -> EmbeddingSource:
+    """Open ``PATH[:DATASET]`` (HDF5) or ``PATH`` (a ``.npy`` array, memory-mapped) read-only
+    and validate it. Raises :class:`InputError`.
 
     A layer stack needs ``layer`` unless ``layer_required=False`` (then the last layer is used).
     """
     selection = parse_selection(spec) if isinstance(spec, str) else spec
-    return EmbeddingSource(selection, layer=layer, dims=dims, sample=sample, seed=seed,
-                           drop_nonfinite=drop_nonfinite, allow_external=allow_external,
-                           metadata_names=metadata_names, memory=memory,
-                           layer_required=layer_required)
+    options = dict(layer=layer, dims=dims, sample=sample, seed=seed,
+                   drop_nonfinite=drop_nonfinite, drop_zero=drop_zero, memory=memory,
+                   layer_required=layer_required)
+    if not os.path.isdir(selection.path) and is_npy(selection.path):
+        if selection.dataset is not None:
+            raise UsageError(f"{selection.path}: is a .npy array; it has no dataset "
+                             f"'{selection.dataset}' to select.")
+        if metadata_names:
+            raise UsageError(f"{selection.path}: is a .npy array; metadata ("
+                             f"{', '.join(sorted(metadata_names))}) is read from HDF5 dumps only.")
+        return NpySource(selection.path, **options)
+    return EmbeddingSource(selection, allow_external=allow_external,
+                           metadata_names=metadata_names, **options)

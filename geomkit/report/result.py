@@ -32,6 +32,17 @@ class Result:
         return []
 
 
+def dropped_notes(n_dropped: int, n_dropped_zero: int = 0) -> list[str]:
+    """The note every result gives about rows left out (non-finite, all-zero)."""
+    notes = []
+    nonfinite = int(n_dropped or 0) - int(n_dropped_zero or 0)
+    if nonfinite:
+        notes.append(f"{nonfinite} rows with NaN/Inf were skipped (--drop-nonfinite).")
+    if n_dropped_zero:
+        notes.append(f"{n_dropped_zero} all-zero rows were skipped (--drop-zero).")
+    return notes
+
+
 def flatten(d: dict, prefix: str = "") -> dict:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists are kept as values."""
     out = {}
@@ -44,7 +55,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepResult(Result):
     """Per-layer or per-prefix results of one analysis.
 
@@ -54,7 +65,7 @@ class SweepResult(Result):
 
     kind: str  # "layer" or "dims"
     values: list
-    results: list[Result] = field(default_factory=list)
+    results: tuple = ()
 
     @property
     def command(self):

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from geomkit.engine.moments import eigh_descending, streaming_moments
+from geomkit.engine.rows import unit_rows
+
+from geomkit.engine.moments import eigh_descending
 from geomkit.errors import InputError, UsageError
 from geomkit.io.guarded import run_guarded
 
@@ -84,11 +86,11 @@ class Step:
     def apply(self, x: np.ndarray) -> np.ndarray:
         dtype = x.dtype
         if self.name == "normalize":
-            norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-            if (norms == 0).any():
-                raise InputError(f"{int((norms == 0).sum())} rows are zero vectors at the normalize "
+            sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+            if (sq == 0).any():  # zero rows of the input are refused or dropped by the source
+                raise InputError(f"{int((sq == 0).sum())} rows are zero vectors at the normalize "
                                  f"step; L2 normalisation needs non-zero rows.")
-            return x / norms.astype(dtype)[:, None]
+            return unit_rows(x, sq)
         p = self.params
         if self.name == "center":
             return x - p["mean"].astype(dtype)
@@ -133,22 +135,35 @@ class Pipeline:
             except InputError as exc:
                 if label is None:
                     raise
-                raise InputError(f"{label}: {exc}") from None
+                raise exc.prefixed(label) from None
             return x
         return run
 
-    def fit(self, source, progress: str | None = None) -> "Pipeline":
-        """Fit every step that needs statistics, in order, one streaming pass each."""
+    def fit(self, space, progress: str | None = None) -> "Pipeline":
+        """Fit every step that needs statistics, in order: the raw space's moments (shared
+        with any analysis of the same :class:`geomkit.Space`) for the first, one streaming pass
+        over the partly transformed rows for each later one."""
+        from geomkit.space import as_space
+
+        space = as_space(space)
         for i, step in enumerate(self.steps):
             if step.needs_fit:
-                moments = streaming_moments(source, transform=self.apply_until(i, label=source.label),
-                                            scatter=step.name != "center",
-                                            progress=progress and f"{progress}: fit {step.name}")
+                target = space if i == 0 else space.transformed(
+                    self.apply_until(i, label=space.label), f"first {i} steps",
+                    nonzero=self.needs_direction)
+                moments = target.moments(scatter=step.name != "center",
+                                         progress=progress and f"{progress}: fit {step.name}")
                 try:
-                    step.fit(moments, dtype=source.compute_dtype)
+                    step.fit(moments, dtype=space.compute_dtype)
                 except InputError as exc:
-                    raise InputError(f"{source.label}: {exc}") from None
+                    raise exc.prefixed(space.label) from None
         return self
+
+    @property
+    def needs_direction(self) -> bool:
+        """The first step normalises the input rows: an all-zero input row is refused (or
+        dropped with ``drop_zero``) like in every cosine analysis."""
+        return bool(self.steps) and self.steps[0].name == "normalize"
 
     def describe(self) -> list[dict]:
         return [s.describe() for s in self.steps]

@@ -62,6 +62,25 @@ K_CSLS = 10  # CSLS's neighbourhood (Conneau et al. 2018)
 MP_EMPIRIC_CANDIDATES = 100  # default candidate list of mp_empiric (scikit-hubness 0.30's n_neighbors)
 
 
+def _neighbours(x, kk, metric, memory, duplicates, knn=None):
+    """The kk nearest non-self neighbours: from ``knn(kk, metric)`` (a shared graph, e.g.
+    :meth:`geomkit.Space.knn`) when given, else an exact search here."""
+    if knn is not None:
+        return knn(kk, metric)
+    return exact_knn(x, kk, metric=metric, memory=memory, duplicates=duplicates)
+
+
+def knn_requests(method: str, k: int, n: int, metric: str, *, candidates: int | None = None,
+                 k_ls: int = 5) -> list[tuple[int, str]]:
+    """The exact kNN graphs (size, metric) a reduction reads: prefetch the largest per metric
+    and every method slices it (one search for ``--reduce none,ls,nicdm,csls``)."""
+    used = candidates_used(method, k, n, candidates)
+    return {"none": [(k, metric)], "mp": [(used, metric)] if used is not None else [],
+            "mp_empiric": [(used, metric)], "ls": [(k_ls, metric)], "nicdm": [(k_ls, metric)],
+            "dsl": [(k_ls - 1, "sqeuclidean")] if k_ls > 1 else [],
+            "csls": [(K_CSLS, "cosine")]}.get(method, [])
+
+
 def _sf(d, mu, sigma):
     """Gaussian survival function P(X > d); for σ = 0 that of the point mass at μ (1 for d < μ,
     0 for d ≥ μ: identical items, or N = 2, give every distance the same value)."""
@@ -86,10 +105,10 @@ def _reduced_topk(x, k, metric, rescale, memory, duplicates=None, to_score=None)
 
 
 def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 2**20,
-                     duplicates=None):
+                     duplicates=None, knn=None):
     if candidates is None:
         return _mp_full(x, k, metric, memory, duplicates)
-    base = exact_knn(x, candidates, metric=metric, memory=memory, duplicates=duplicates)
+    base = _neighbours(x, candidates, metric, memory, duplicates, knn)
     mu = base.distances.mean(1)
     sigma = base.distances.std(1)
     red = 1.0 - _sf(base.distances, mu[:, None], sigma[:, None]) * _sf(
@@ -100,19 +119,20 @@ def mutual_proximity(x, k, *, metric="euclidean", candidates=None, memory=256 * 
 
 
 def mutual_proximity_empiric(x, k, *, metric="euclidean", candidates=MP_EMPIRIC_CANDIDATES,
-                             memory=256 * 2**20, duplicates=None):
+                             memory=256 * 2**20, duplicates=None, knn=None):
     """Empiric MP over each item's ``candidates`` nearest non-self neighbours; O(N·c²)."""
     ind, red = mp_empiric_scores(x, max(candidates, k + 1), metric=metric, memory=memory,
-                                 duplicates=duplicates)
+                                 duplicates=duplicates, knn=knn)
     order = np.argsort(red, axis=1, kind="stable")[:, :k]  # ties: the nearer raw candidate
     return np.take_along_axis(ind, order, 1), np.take_along_axis(red, order, 1)
 
 
-def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20, duplicates=None):
+def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20, duplicates=None,
+                      knn=None):
     """(candidate indices sorted by raw distance, their empiric MP distances), both (N, c)."""
     n = x.shape[0]
     c = min(candidates, n - 1)
-    base = exact_knn(x, c, metric=metric, memory=memory, duplicates=duplicates)
+    base = _neighbours(x, c, metric, memory, duplicates, knn)
     ind, dist = base.indices, base.distances.astype(np.float64)
     counts = np.empty((n, c))
     later = np.triu(np.ones((c, c), dtype=bool), 1)  # later[p, q]: position q comes after p in L_x
@@ -287,31 +307,31 @@ def _scaled(d, scale, zero_zero, zero_positive, formula):
     return out
 
 
-def local_scaling(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20, duplicates=None):
+def local_scaling(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20, duplicates=None,
+                  knn=None):
     """LS(d) = 1 − exp(−d²/(σ_x σ_y)); with σ_x σ_y = 0: 0 for d = 0, 1 for d > 0 (the limits).
 
     Ranked by the exponent z = d²/(σ_x σ_y) (z = +∞ where σ_x σ_y = 0 < d), which orders pairs
     as LS does but without LS's rounding to exactly 1 for z ≳ 37 (ties that would go by index)."""
-    sigma = exact_knn(x, k_ls, metric=metric, memory=memory,
-                      duplicates=duplicates).distances[:, -1]
+    sigma = _neighbours(x, k_ls, metric, memory, duplicates, knn).distances[:, -1]
     return _reduced_topk(x, k, metric, lambda d, rows: _scaled(
         d, sigma[rows, None] * sigma[None, :], 0.0, np.inf, lambda d, s: d * d / s),
         memory, duplicates, to_score=lambda z: -np.expm1(-z))
 
 
-def nicdm(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20, duplicates=None):
+def nicdm(x, k, *, metric="euclidean", k_ls=5, memory=256 * 2**20, duplicates=None, knn=None):
     """NICDM d/√(r_x r_y); with r_x r_y = 0: 0 for d = 0, +∞ for d > 0 (the limits)."""
-    r = exact_knn(x, k_ls, metric=metric, memory=memory, duplicates=duplicates).distances.mean(1)
+    r = _neighbours(x, k_ls, metric, memory, duplicates, knn).distances.mean(1)
     return _reduced_topk(x, k, metric, lambda d, rows: _scaled(
         d, r[rows, None] * r[None, :], 0.0, np.inf, lambda d, s: d / np.sqrt(s)), memory,
         duplicates)
 
 
-def dis_sim_local(x, k, *, k_ls=5, memory=256 * 2**20, duplicates=None):
+def dis_sim_local(x, k, *, k_ls=5, memory=256 * 2**20, duplicates=None, knn=None):
     xf = np.asarray(x, dtype=np.float64)
     # as scikit-hubness: the k_ls nearest *including the item itself* (self + k_ls - 1 others)
-    nn = exact_knn(x, k_ls - 1, metric="sqeuclidean", memory=memory,
-                   duplicates=duplicates).indices if k_ls > 1 else None
+    nn = _neighbours(x, k_ls - 1, "sqeuclidean", memory, duplicates,
+                     knn).indices if k_ls > 1 else None
     centroids = xf if nn is None else (xf + xf[nn].sum(axis=1)) / k_ls
     local = ((xf - centroids) ** 2).sum(1)
     return _reduced_topk(x, k, "sqeuclidean",
@@ -319,9 +339,8 @@ def dis_sim_local(x, k, *, k_ls=5, memory=256 * 2**20, duplicates=None):
                          duplicates)
 
 
-def csls(x, k, *, k_csls=K_CSLS, memory=256 * 2**20, duplicates=None):
-    r = 1.0 - exact_knn(x, k_csls, metric="cosine", memory=memory,
-                        duplicates=duplicates).distances.mean(1)
+def csls(x, k, *, k_csls=K_CSLS, memory=256 * 2**20, duplicates=None, knn=None):
+    r = 1.0 - _neighbours(x, k_csls, "cosine", memory, duplicates, knn).distances.mean(1)
     # distance 1 - cos; CSLS = 2cos - r_x - r_y, used as a distance by its negative
     return _reduced_topk(x, k, "cosine",
                          lambda d, rows: -(2.0 * (1.0 - d) - r[rows, None] - r[None, :]), memory,
@@ -399,14 +418,16 @@ AUTO = "auto"
 
 
 def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, duplicates=AUTO,
-                **options) -> KnnResult:
+                knn=None, **options) -> KnnResult:
     """k-NN under a hubness reduction; ``method`` in :data:`REDUCTIONS`.
 
     A method whose local statistics use a fixed number of neighbours needs more items than
     that (:func:`min_items`); fewer is a :class:`~geomkit.errors.UsageError`, never a silently
     smaller neighbourhood. Candidate lists longer than the data are clamped
     (:func:`candidates_used`). ``duplicates``: the lowest equal row of every row, None for
-    all-distinct rows, or "auto" (found here); exact copies are at distance exactly 0."""
+    all-distinct rows, or "auto" (found here); exact copies are at distance exactly 0.
+    ``knn(size, metric) -> KnnResult``: the exact kNN graphs the method reads (a shared graph:
+    :meth:`geomkit.Space.knn`); by default each is searched here."""
     from geomkit.errors import UsageError
 
     n = x.shape[0]
@@ -418,22 +439,26 @@ def reduced_knn(x, k, method, *, metric="cosine", memory=256 * 2**20, duplicates
     if isinstance(duplicates, str):
         duplicates = duplicate_representatives(x)
     if method == "none":
+        if knn is not None:
+            return knn(k, metric)
         return exact_knn(x, k, metric=metric, memory=memory, device=options.get("device"),
                          duplicates=duplicates)
     candidates = candidates_used(method, k, n, options.get("candidates"))
     common = dict(memory=memory, duplicates=duplicates)
+    with_knn = dict(common, knn=knn)
     if method == "mp":
-        idx, dist = mutual_proximity(x, k, metric=metric, candidates=candidates, **common)
+        idx, dist = mutual_proximity(x, k, metric=metric, candidates=candidates, **with_knn)
     elif method == "mp_empiric":
-        idx, dist = mutual_proximity_empiric(x, k, metric=metric, candidates=candidates, **common)
+        idx, dist = mutual_proximity_empiric(x, k, metric=metric, candidates=candidates,
+                                             **with_knn)
     elif method == "ls":
-        idx, dist = local_scaling(x, k, metric=metric, k_ls=options.get("k_ls", 5), **common)
+        idx, dist = local_scaling(x, k, metric=metric, k_ls=options.get("k_ls", 5), **with_knn)
     elif method == "nicdm":
-        idx, dist = nicdm(x, k, metric=metric, k_ls=options.get("k_ls", 5), **common)
+        idx, dist = nicdm(x, k, metric=metric, k_ls=options.get("k_ls", 5), **with_knn)
     elif method == "dsl":
-        idx, dist = dis_sim_local(x, k, k_ls=options.get("k_ls", 5), **common)
+        idx, dist = dis_sim_local(x, k, k_ls=options.get("k_ls", 5), **with_knn)
     elif method == "csls":
-        idx, dist = csls(x, k, **common)
+        idx, dist = csls(x, k, **with_knn)
     elif method == "dis":
         idx, dist = dynamic_inverted_softmax(x, k, querybank=options.get("querybank"), **common)
     else:

@@ -19,7 +19,7 @@ from geomkit.transforms import Pipeline
 PARAMS_GROUP = "geomkit_transform"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TransformResult(Result):
     input: str
     output: str
@@ -30,13 +30,15 @@ class TransformResult(Result):
     fitted_on: str
     n_dropped: int
     dtype: str
+    n_dropped_zero: int = 0
     command: str = "transform"
     title: str = "geomkit transform"
 
     def to_dict(self) -> dict:
         return {"input": self.input, "output": self.output, "n": self.n, "d_in": self.d_in,
                 "d_out": self.d_out, "dtype": self.dtype, "steps": self.steps,
-                "fitted_on": self.fitted_on, "n_dropped": self.n_dropped}
+                "fitted_on": self.fitted_on, "n_dropped": self.n_dropped,
+                "n_dropped_zero": self.n_dropped_zero}
 
     def summary_rows(self):
         row = self.to_dict()
@@ -61,10 +63,15 @@ def load_pipeline(path: str) -> Pipeline:
 
 def transform_file(source, pipeline: Pipeline, out: str, *, dtype: str | None = None,
                    fit_from: str | None = None, progress: str | None = None) -> TransformResult:
-    """Fit (unless ``fit_from``) and apply ``pipeline`` to ``source``, writing ``out``."""
+    """Fit (unless ``fit_from``) and apply ``pipeline`` to ``source`` (a :class:`geomkit.Space`
+    or a source), writing ``out``."""
+    from geomkit.space import as_space
+
+    space = as_space(source)
+    source = space.source
     check_outputs({"output": out}, [source.path] + ([fit_from] if fit_from else []))
     if fit_from is None:
-        pipeline.fit(source, progress=progress)
+        pipeline.fit(space, progress=progress)
     out_dtype = np.dtype(dtype) if dtype else (np.float64 if source.dtype == np.float64 else np.float32)
     d_out = pipeline.output_dim(source.d)
     if fit_from is not None:
@@ -76,24 +83,30 @@ def transform_file(source, pipeline: Pipeline, out: str, *, dtype: str | None = 
     rows = source.rows
     apply = pipeline.apply_until(label=source.label)
     with EmbeddingWriter(out, rows.size, d_out, out_dtype) as writer:
-        for blk in source.blocks(progress=progress and f"{progress}: write"):
+        for blk in source.blocks(progress=progress and f"{progress}: write",
+                                 nonzero=pipeline.needs_direction):
             writer.write(apply(blk.x).astype(out_dtype, copy=False))
         writer.write_metadata(source.metadata.take(rows))
         if rows.size != source.n_total:
             writer.file.create_dataset("source_rows", data=rows)
         attrs = writer.attrs
-        attrs["source"] = os.path.abspath(source.path)
-        attrs["source_dataset"] = source.dataset
+        where = f"{source.path}:{source.dataset}" if source.dataset else source.path
+        # an in-memory array (Space.from_array) is named, not a path
+        attrs["source"] = (os.path.abspath(source.path) if os.path.exists(source.path)
+                           else source.path)
+        if source.dataset:
+            attrs["source_dataset"] = source.dataset
         if source.layer is not None:
             attrs["source_layer"] = source.layer
         if source.dims is not None:
             attrs["source_dims"] = source.dims
         attrs["steps"] = json.dumps(pipeline.describe())
-        attrs["fitted_on"] = fit_from or f"{source.path}:{source.dataset}"
+        attrs["fitted_on"] = fit_from or where
         attrs["geomkit_version"] = __version__
         attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         pipeline.save(writer.file.create_group(PARAMS_GROUP))
     return TransformResult(input=source.label, output=out, n=int(rows.size), d_in=source.d,
                            d_out=d_out, steps=pipeline.describe(),
-                           fitted_on=fit_from or source.label, n_dropped=source.n_dropped or 0,
+                           fitted_on=fit_from or source.label, n_dropped=space.n_dropped,
+                           n_dropped_zero=space.n_dropped_zero,
                            dtype=np.dtype(out_dtype).name)

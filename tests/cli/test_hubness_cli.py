@@ -11,7 +11,8 @@ from conftest import ORACLES, run_cli, run_json, write_h5
 def test_json_contract_matches_oracle():
     oracle = json.loads((ORACLES / "hubness.json").read_text())["values"]["gauss_d16_cosine"]
     out = run_json("hubness", f"{ORACLES}/hubness_data.h5:/gauss_d16", "--reduce", "none,mp")
-    assert list(out) == ["methods", "k", "metric", "n", "n_dropped", "n_duplicates",
+    assert list(out) == ["methods", "k", "metric", "n", "n_dropped", "n_dropped_zero",
+                         "n_duplicates",
                          "n_duplicate_groups", "candidates", "knn"]
     assert out["candidates"] == {"mp": None}  # Gaussian MP over all other items
     assert (out["n_dropped"], out["n_duplicates"], out["n_duplicate_groups"]) == (0, 0, 0)

@@ -6,7 +6,7 @@ import pytest
 from conftest import ORACLES, run_cli, run_json, write_h5
 
 KEYS = ["n", "d", "isoscore", "isoscore_star", "avg_cosine", "partition_isotropy", "effective_rank",
-        "effective_rank_uncentred", "top_pc_share", "mean_norm_ratio", "uniformity", "n_dropped"]
+        "effective_rank_uncentred", "top_pc_share", "mean_norm_ratio", "uniformity", "n_dropped", "n_dropped_zero"]
 
 
 def test_json_contract_and_oracle_value():

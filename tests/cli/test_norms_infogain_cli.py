@@ -50,8 +50,12 @@ def test_document_keywords(tmp_path):
 def test_infogain_refuses_reader_options_that_cannot_act(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("a b c a b\nb c a c\n")
-    for extra in (["--sample", "5"], ["--layer", "1"], ["--dims", "4"], ["--drop-nonfinite"]):
+    for extra in (["--sample", "5"], ["--layer", "1"], ["--dims", "4"], ["--drop-nonfinite"],
+                  ["--drop-zero"], ["--ids", "words"], ["--allow-external"]):
         proc = run_cli("infogain", corpus, *extra)
         assert proc.returncode == 2 and extra[0] in proc.stderr and "--embeddings" in proc.stderr
+    # one view of --embeddings: a layer or prefix sweep is not an option here
     proc = run_cli("infogain", corpus, "--layer", "all", "--embeddings", corpus)
-    assert proc.returncode == 2 and "one view" in proc.stderr
+    assert proc.returncode == 2 and "one layer" in proc.stderr
+    proc = run_cli("infogain", corpus, "--dims", "2,4", "--embeddings", corpus)
+    assert proc.returncode == 2 and "one prefix" in proc.stderr

@@ -868,9 +868,25 @@ def _safe(slot: str) -> str:
 CASE_NAMES = [s.name for s in SPECS]
 
 
+def accepts(slot: str, flags) -> bool:
+    """Whether the command of ``slot`` has every option in ``flags`` (options are attached only
+    to the commands where they act: --drop-nonfinite is no option of info)."""
+    from geomkit.cli.main import cli
+
+    base = SLOTS.get(slot)
+    name = base[0][0] if base else slot.split("[")[0].split("_")[0]
+    command = cli.get_command(None, name)
+    have = {o for p in command.params for o in p.opts}
+    return all(f in have for f in flags if str(f).startswith("--"))
+
+
+def _expect(s: Spec) -> dict:
+    return {slot: e for slot, e in s.expect.items() if accepts(slot, s.extra)}
+
+
 def run_ids() -> list[tuple[str, str]]:
     """(case name, slot) for every run, without writing files (for parametrisation)."""
-    return [(s.name, slot) for s in SPECS for slot in s.expect]
+    return [(s.name, slot) for s in SPECS for slot in _expect(s)]
 
 
 def build_case(s: Spec, tmp_dir: Path, common: dict) -> Case:
@@ -879,7 +895,7 @@ def build_case(s: Spec, tmp_dir: Path, common: dict) -> Case:
     path, suffix, extra_inputs = s.build(folder, common)
     spec_text = str(path) + suffix
     runs = []
-    for slot, expect in s.expect.items():
+    for slot, expect in _expect(s).items():
         out = folder / f"out_{_safe(slot)}.h5"
         argv = _argv(slot, s.options.get(slot), spec_text, common, out) + list(s.extra)
         outputs = [out] + [Path(str(out) + ".csv")]

@@ -99,7 +99,7 @@ def test_sample_is_seeded_subset(tmp_path, rng):
 def test_layers_and_prefix_dims(tmp_path, rng):
     x = rng.standard_normal((20, 3, 8)).astype("f4")
     p = write_h5(tmp_path / "a.h5", x, dataset="hidden_states")
-    with pytest.raises(UsageError, match="layer stack.*--layer"):
+    with pytest.raises(UsageError, match="layer stack.*layer=INT"):
         open_source(str(p))
     with open_source(str(p), layer=-1, dims=5) as src:
         assert (src.layer, src.d, src.n) == (2, 5, 20)

@@ -1,5 +1,6 @@
 """Figure builders: what each page draws (plotly figures inspected, no browser)."""
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -136,12 +137,12 @@ def test_norm_histogram_axis_says_what_is_plotted(groups):
 
 
 def test_delta_norm_bars_have_unique_categories():
-    result = _norms()
-    result.counts = np.arange(1, 51).astype(float)
-    result.frequency = {"spearman": 0.0, "bins": [{"log2_count": 2, "median_norm": 1.5}]}
-    result.delta_norm_sq = np.linspace(0, 1, 50)
-    result.ids = np.array(["same_long_prefix_that_gets_truncated_at_forty_chars_" + str(k)
-                           for k in range(50)], dtype=object)
+    result = dataclasses.replace(
+        _norms(), counts=np.arange(1, 51).astype(float),
+        frequency={"spearman": 0.0, "bins": [{"log2_count": 2, "median_norm": 1.5}]},
+        delta_norm_sq=np.linspace(0, 1, 50),
+        ids=np.array(["same_long_prefix_that_gets_truncated_at_forty_chars_" + str(k)
+                      for k in range(50)], dtype=object))
     bar = build_figures(result)[2].data[0]
     labels = list(bar.y if bar.orientation == "h" else bar.x)
     assert len(labels) == 30 and len(set(labels)) == 30
@@ -159,10 +160,10 @@ def _infogain(with_embeddings=True, fitted=True):
         norm_sq = 1.0 + 3.0 * kl + rng.normal(0, 0.1, n)
         norm_sq[5] = np.nan  # a word without an embedding
         fit_mask = np.isfinite(norm_sq) & (counts > (1000 if fitted else 1e9))
-        result.norm_sq, result.fit_mask = norm_sq, fit_mask
-        result.n_fit_words = int(fit_mask.sum())
-        result.fits = {"raw": linear_fit(kl[fit_mask], norm_sq[fit_mask]),
-                       "centred": linear_fit(kl[fit_mask], norm_sq[fit_mask])}
+        result = dataclasses.replace(
+            result, norm_sq=norm_sq, fit_mask=fit_mask, n_fit_words=int(fit_mask.sum()),
+            fits={"raw": linear_fit(kl[fit_mask], norm_sq[fit_mask]),
+                  "centred": linear_fit(kl[fit_mask], norm_sq[fit_mask])})
     return result
 
 
