@@ -32,7 +32,7 @@ import numpy as np
 from scipy.stats import rankdata, ranksums
 
 from geomkit.errors import UsageError
-from geomkit.report.result import Result, dropped_notes
+from geomkit.report.result import Result
 from geomkit.space import as_space
 
 DEPTHS = ("cosine", "chord", "spatial")
@@ -258,33 +258,6 @@ class DepthResult(Result):
         if self.test_depth is not None:
             frames.append(self._frame("test"))
         return pd.concat(frames, ignore_index=True)
-
-    def tables(self):
-        tables = []
-        for which in ("ref", "test"):
-            if which == "test" and self.test_depth is None:
-                continue
-            frame = self._frame(which).drop(columns=["corpus"])
-            order = np.argsort(frame["depth"].to_numpy(), kind="stable")
-            k = min(5, order.size)
-            tables.append((f"{which}: most central", frame.iloc[order[::-1][:k]]))
-            tables.append((f"{which}: most outlying", frame.iloc[order[:k]]))
-        return tables
-
-    def notes(self):
-        notes = dropped_notes(self.n_dropped, self.n_dropped_zero)
-        if self.depth == "cosine" and self.ref_mean_direction_norm < WEAK_DIRECTION:
-            notes.append(f"REF's mean direction is weak (‖m̄‖ = {self.ref_mean_direction_norm:.3f}): "
-                         f"cosine depth orders items along m̄ only, so it has little power here "
-                         f"(all depths ≈ 1); use --depth spatial, which is centre-outward.")
-        if self.test_depth is not None:
-            t = self.test
-            direction = {"greater": "TEST more outlying than REF", "less": "TEST deeper than REF",
-                         "two-sided": "a difference in depth"}[t["alternative"]]
-            notes.append(f"rank-sum W = {t['W']:.3f}, p = {t['p']:.3g} for H1: {direction}; "
-                         f"Q (Liu & Singh) = {t['q_liu_singh']:.3f} (0.5 under H0); "
-                         f"Cliff's delta = {t['effect_size']:.3f}.")
-        return notes
 
 
 def compute_depth(ref, test=None, *, depth: str = "cosine", alternative: str = "greater",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from geomkit.report.result import Result, dropped_notes
+from geomkit.report.result import Result
 from geomkit.space import as_space
 from geomkit.transforms.hubness import (candidates_used, check_metric, knn_requests, min_items,
                                         reduced_knn)
@@ -108,9 +108,6 @@ class HubnessResult(Result):
                 "n_duplicate_groups": self.n_duplicate_groups, "candidates": self.candidates,
                 "knn": self.knn}
 
-    def summary_rows(self):
-        return [{"method": m, **v} for m, v in self.methods.items()]
-
     def per_item(self):
         import pandas as pd
         frame = pd.DataFrame({"row": self.rows})
@@ -120,61 +117,6 @@ class HubnessResult(Result):
             frame[f"k_occurrence_{method}"] = kocc
         return frame
 
-    def tables(self):
-        import pandas as pd
-        tables = [("measures per method", pd.DataFrame(self.summary_rows()))]
-        base = self.kocc.get("none", next(iter(self.kocc.values())))
-        tables.append(("top hubs", self._items(np.argsort(-base, kind="stable")[:10], base)))
-        anti = np.flatnonzero(base == 0)[:10]
-        if anti.size:
-            tables.append(("antihubs (never a neighbour)", self._items(anti, base)))
-        return tables
-
-    def _items(self, pick, kocc):
-        import pandas as pd
-        frame = pd.DataFrame({"row": self.rows[pick], "k_occurrence": kocc[pick]})
-        if self.ids is not None:
-            frame["id"] = self.ids[pick]
-        if self.texts is not None:
-            frame["text"] = self.texts[pick]
-        return frame
-
-    def notes(self):
-        notes = dropped_notes(self.n_dropped, self.n_dropped_zero)
-        if self.n_duplicates:
-            notes.append(f"{self.n_duplicates} rows are exact copies of another row "
-                         f"({self.n_duplicate_groups} groups): copies are each other's nearest "
-                         f"neighbours at distance 0 (ties go to the lower row), so a group of "
-                         f"more than k copies fills its members' lists and inflates the "
-                         f"k-occurrence of its first members (the reductions keep copies at "
-                         f"reduced distance 0 too, using the limits of their definitions where "
-                         f"a local scale is 0); deduplicate to measure the space itself.")
-        for m, used in self.candidates.items():
-            if used is not None and used == self.n - 1:
-                notes.append(f"{m}: candidate lists hold all {used} other items (the data has "
-                             f"fewer items than the lists asked for), i.e. the all-items method.")
-        base = self.methods.get("none")
-        if base:
-            notes.append(f"{base['n_hubs']} hubs (k-occurrence ≥ {self.hub_size:g}·k) and "
-                         f"{base['n_antihubs']} antihubs among {self.n} items; k-skewness "
-                         f"{_skew(base)} (0 for a symmetric k-occurrence distribution).")
-        if any(v["k_skewness"] is None for v in self.methods.values()):
-            notes.append("k-skewness is undefined (null) where every item has the same "
-                         "k-occurrence: no hubness at all.")
-        for m, v in self.methods.items():
-            if m != "none" and base:
-                notes.append(f"{m}: k-skewness {_skew(base)} -> {_skew(v)}, "
-                             f"Robin Hood {base['robinhood']:.3f} -> {v['robinhood']:.3f}"
-                             + (f", k-NN error {base['knn_error']:.3f} -> {v['knn_error']:.3f}"
-                                if "knn_error" in v else "") + ".")
-        if not self.knn["exact"]:
-            notes.append(f"approximate neighbours (faiss IVF); recall@{self.k} on a sample = "
-                         f"{self.knn['recall']:.3f}.")
-        return notes
-
-
-def _skew(values: dict) -> str:
-    return "undefined" if values["k_skewness"] is None else f"{values['k_skewness']:.2f}"
 
 
 def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none",),

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from geomkit.analysis.norms import frequency_bins, percentile_baseline
-from geomkit.report.result import Result, dropped_notes
+from geomkit.report.result import Result
 
 
 def kl_per_word(co) -> np.ndarray:
@@ -97,36 +97,6 @@ class InfogainResult(Result):
             frame["norm_sq"] = self.norm_sq
             frame["delta_norm_sq"] = self.delta_norm_sq
         return frame
-
-    def tables(self):
-        frame = self.per_item()
-        scope = "corpus"
-        if self.document_counts is not None:
-            frame["count"] = self.document_counts
-            scope = "document"
-        frame["keyness"] = frame["count"] * frame["kl"]
-        top = frame[frame["count"] > 0].sort_values("keyness", ascending=False, kind="stable")
-        tables = [(f"{scope} keywords (n_w·KL, top {self.keywords})",
-                   top.head(self.keywords)[["word", "count", "kl", "keyness"]])]
-        frame = self.per_item()
-        tables.append(("largest ΔKL", frame.sort_values("delta_kl", ascending=False,
-                                                       kind="stable").head(self.keywords)))
-        return tables
-
-    def notes(self):
-        notes = [f"mutual information (frequency-weighted mean KL) = {self.mutual_information:.4f} nats."]
-        notes += dropped_notes(self.n_dropped, self.n_dropped_zero)
-        if self.fits:
-            raw = self.fits["raw"]
-            if raw["r2"] is not None:
-                notes.append(f"‖u‖² vs KL on {self.n_fit_words} words: R² = {raw['r2']:.3f}, slope "
-                             f"{raw['slope']:.3f}, Spearman {raw['spearman']:.3f} (paper, text8 "
-                             f"skip-gram, n_w > 1000: R² = 0.831).")
-            else:
-                notes.append(f"‖u‖² vs KL is not fitted: {self.n_fit_words} words have an embedding "
-                             f"and n_w above the fit threshold; at least {MIN_FIT_WORDS} are "
-                             f"needed (lower the threshold or use a larger corpus).")
-        return notes
 
 
 def compute_infogain(co, *, baseline: str = "percentile", shuffled: list | None = None,

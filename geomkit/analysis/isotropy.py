@@ -28,7 +28,7 @@ import numpy as np
 from geomkit.engine.kernels import row_sweep
 from geomkit.engine.moments import RowLog, row_numbers, take
 from geomkit.errors import UsageError
-from geomkit.report.result import Result, dropped_notes, flatten
+from geomkit.report.result import Result
 from geomkit.space import as_space
 
 DEFAULT_ZETA = 0.2  # IsoScore*'s shrinkage when none is given (Rudman & Eickhoff 2024)
@@ -254,32 +254,6 @@ class IsotropyResult(Result):
             out["after_transform"] = {"transform": self.transform, **self.after.values()}
         return out
 
-    def summary_rows(self):
-        if self.after is None:
-            return [flatten(self.values())]
-        return [{"space": "raw", **flatten(self.values())},
-                {"space": self.transform, **flatten(self.after.values())}]
-
-    def tables(self):
-        import pandas as pd
-        tables = []
-        if self.after is not None:
-            tables.append((f"before / after {self.transform}", pd.DataFrame(self.summary_rows())))
-        if self.conformity is not None and self.conformity.size:
-            order = np.argsort(self.conformity, kind="stable")
-            k = min(5, order.size)
-            pick = np.concatenate([order[::-1][:k], order[:k]])
-            frame = pd.DataFrame({"item": ["most conforming"] * k + ["least conforming"] * k,
-                                  "row": pick if self.rows is None else self.rows[pick],
-                                  "conformity": self.conformity[pick],
-                                  "norm": self.norms[pick]})
-            if self.ids is not None:
-                frame.insert(2, "id", self.ids[pick])
-            if self.texts is not None:
-                frame["text"] = self.texts[pick]
-            tables.append(("most and least conforming items", frame))
-        return tables
-
     def per_item(self):
         import pandas as pd
         frame = pd.DataFrame({"row": row_numbers(self.rows, self.conformity.size),
@@ -288,39 +262,6 @@ class IsotropyResult(Result):
             frame.insert(1, "id", self.ids)
         return frame
 
-    def notes(self) -> list[str]:
-        return reading(self)
-
-
-def reading(r: IsotropyResult) -> list[str]:
-    """A plain-words reading of the numbers."""
-    notes = dropped_notes(r.n_dropped, r.n_dropped_zero)
-    if r.n < r.d:
-        notes.append(f"N = {r.n} < d = {r.d}: plain IsoScore is unreliable (the covariance has rank "
-                     f"< d); IsoScore* with zeta = {r.zeta} toward {r.c0_label} is reported.")
-    elif r.isoscore_star is not None:
-        notes.append(f"IsoScore* uses zeta = {r.zeta} toward {r.c0_label}.")
-    if r.avg_cosine is not None and r.mean_norm_ratio is not None:
-        if r.avg_cosine > 0.3 and r.mean_norm_ratio > 0.4:
-            notes.append(f"avg cosine {r.avg_cosine:.2f} is driven by a common mean direction "
-                         f"(‖mean‖/mean‖x‖ = {r.mean_norm_ratio:.2f}); IsoScore, which ignores the mean, "
-                         f"is {r.isoscore:.3f}. Centring removes most of the cosine anisotropy.")
-        elif r.avg_cosine > 0.3:
-            notes.append(f"avg cosine {r.avg_cosine:.2f} is high although the mean is small.")
-    if r.isoscore is not None and np.isfinite(r.isoscore):
-        used = 1 + r.isoscore * (r.d - 1)
-        notes.append(f"IsoScore {r.isoscore:.3f}: the variance spreads about as evenly as over "
-                     f"{used:.0f} of {r.d} equally used dimensions; the top component carries "
-                     f"{100 * r.top_pc_share['top1']:.1f}% of the variance, the top 10 "
-                     f"{100 * r.top_pc_share['top10']:.1f}%.")
-    if r.uniformity_rows and r.uniformity_rows < r.n:
-        notes.append(f"uniformity is computed exactly over a random sample of {r.uniformity_rows} rows "
-                     f"(all pairs of the sample).")
-    if r.after is not None:
-        a = r.after
-        notes.append(f"after {r.transform}: IsoScore {r.isoscore:.3f} -> {a.isoscore:.3f}, "
-                     f"avg cosine {r.avg_cosine:.3f} -> {a.avg_cosine:.3f}.")
-    return notes
 
 
 # ----------------------------------------------------------------------------- computation

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from geomkit.engine.moments import row_numbers, take
-from geomkit.report.result import Result, dropped_notes
+from geomkit.report.result import Result
 from geomkit.space import as_space
 
 QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
@@ -117,11 +117,6 @@ class NormsResult(Result):
             out["frequency"] = self.frequency
         return out
 
-    def summary_rows(self):
-        from geomkit.report.result import flatten
-        row = {k: v for k, v in flatten(self.to_dict()).items() if not isinstance(v, list)}
-        return [row]
-
     @property
     def row_numbers(self) -> np.ndarray:
         """Original row numbers (materialised; ``rows`` None means 0..n−1)."""
@@ -131,41 +126,6 @@ class NormsResult(Result):
         if self.ids is not None:
             return str(self.ids[i])
         return str(i if self.rows is None else self.rows[i])
-
-    def _item_frame(self, order):
-        import pandas as pd
-        frame = pd.DataFrame({"row": order if self.rows is None else self.rows[order],
-                              "norm": self.norms[order]})
-        if self.ids is not None:
-            frame["id"] = self.ids[order]
-        if self.log_likelihood is not None:
-            frame["log_likelihood"] = self.log_likelihood[order]
-        if self.texts is not None:
-            frame["text"] = self.texts[order]
-        return frame
-
-    def tables(self):
-        import pandas as pd
-        tables = []
-        if self.groups:
-            tables.append(("groups", pd.DataFrame([{k: v for k, v in g.items() if k != "quantiles"}
-                                                   for g in self.groups])))
-        if self.frequency:
-            tables.append(("norm by log2 frequency bin", pd.DataFrame(self.frequency["bins"])))
-        order = np.argsort(self.norms, kind="stable")
-        k = min(5, order.size)
-        tables.append(("largest norms", self._item_frame(order[::-1][:k])))
-        tables.append(("smallest norms", self._item_frame(order[:k])))
-        if self.log_likelihood is not None:
-            tables.append(("least likely items (whitened norm)",
-                           self._item_frame(np.argsort(self.log_likelihood, kind="stable")[:k])))
-        if self.delta_norm_sq is not None:
-            top = np.argsort(-self.delta_norm_sq, kind="stable")[:10]
-            frame = self._item_frame(top)
-            frame.insert(2, "delta_norm_sq", self.delta_norm_sq[top])
-            frame.insert(2, "count", self.counts[top])
-            tables.append(("largest frequency-debiased Δ‖u‖²", frame))
-        return tables
 
     def per_item(self):
         import pandas as pd
@@ -183,22 +143,6 @@ class NormsResult(Result):
         if self.log_likelihood is not None:
             frame["log_likelihood"] = self.log_likelihood
         return frame
-
-    def notes(self):
-        s = self.summary
-        notes = dropped_notes(self.n_dropped, self.n_dropped_zero)
-        notes += [f"norms {s['mean']:.4g} ± {s['std']:.3g} (cv {s['cv']:.3f}); {s['n_outliers']} robust "
-                 f"outliers (|norm − median| > {MAD_RULE}·1.4826·MAD)." if s["cv"] is not None else
-                 "all norms are zero."]
-        if s["cv"] is not None and s["cv"] < 1e-4:
-            notes.append("all vectors have (almost) the same norm: the dump was L2-normalised, so "
-                         "length carries no information here.")
-        if self.imbalance is not None and self.imbalance > 1.5:
-            notes.append(f"group mean norms differ by a factor {self.imbalance:.2f}: in a shared space "
-                         f"the larger-norm group dominates dot-product scores (norm imbalance).")
-        if self.frequency:
-            notes.append(f"Spearman(norm, log frequency) = {self.frequency['spearman']:.3f}.")
-        return notes
 
 
 class LogLikelihoodAccumulator:

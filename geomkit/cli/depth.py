@@ -1,7 +1,6 @@
 """``geomkit depth REF [TEST]``: TTE / chord / spatial depth and the rank-sum test between corpora."""
 
 import click
-import numpy as np
 
 from geomkit.analysis.depth import DEPTHS, compute_depth
 from geomkit.cli.options import input_options, output_options

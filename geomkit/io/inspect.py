@@ -127,41 +127,6 @@ class InfoResult(Result):
         out["tree"] = self.tree
         return out
 
-    def summary_rows(self) -> list[dict]:
-        return [{k: v for k, v in self.to_dict().items()
-                 if k not in ("tree", "metadata", "attrs")}]
-
-    def tables(self):
-        import pandas as pd
-        rows = [{"path": r["path"], "kind": r["kind"],
-                 "shape": "x".join(map(str, r["shape"])) if r.get("shape") is not None else "",
-                 "dtype": r.get("dtype", ""),
-                 "chunks": "x".join(map(str, r["chunks"])) if r.get("chunks") else "",
-                 "attrs": ", ".join(f"{k}={v}" for k, v in r.get("attrs", {}).items())
-                 or r.get("target", "")}
-                for r in self.tree]
-        return [("contents", pd.DataFrame(rows))]
-
-    def notes(self) -> list[str]:
-        notes = []
-        if self.problem:
-            notes.append(self.problem)
-        if self.stats.get("nonfinite_rows"):
-            notes.append(f"{self.stats['nonfinite_rows']} rows contain NaN/Inf: analyses fail unless "
-                         f"--drop-nonfinite is given.")
-        if self.stats.get("duplicate_rows"):
-            notes.append(f"{self.stats['duplicate_rows']} rows repeat another row exactly "
-                         f"({self.stats['duplicate_groups']} groups): neighbour-based measures "
-                         f"(hubness, depth) see each group as a cluster at distance 0.")
-        if self.stats.get("zero_rows"):
-            notes.append(f"{self.stats['zero_rows']} rows are all zero: cosine-based analyses refuse them.")
-        if self.stats and not self.stats.get("scanned"):
-            notes.append("The rows were not read: --scan checks every row for NaN/Inf, zero "
-                         "vectors and exact duplicates, and reports the norm range.")
-        elif self.layer is not None:
-            notes.append(f"Row checks are for layer {self.layer} of the stack (choose with --layer).")
-        return notes
-
 
 def inspect_file(spec: str, open_view, *, scan: bool = False) -> InfoResult:
     """Describe a file; ``open_view(spec)`` opens the analysed dataset the way commands would

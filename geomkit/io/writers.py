@@ -179,7 +179,7 @@ def write_per_item(path: str, table) -> None:
                     else:
                         f.create_dataset(str(col), data=values)
     else:
-        raise UsageError(f"{path}: --per-item takes a .csv or .h5 path.")
+        raise UsageError(f"{path}: {{per_item}} takes a .csv or .h5 path.")
 
 
 class EmbeddingWriter:

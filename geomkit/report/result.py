@@ -1,35 +1,51 @@
 """The result protocol every analysis returns, and the sweep wrapper for ``--layer all``/``--dims``.
 
-A result knows its numbers; it never draws. ``to_dict()`` is the JSON contract; ``summary_rows()``
-the CSV rows; ``tables()`` extra tables for the table view and the HTML page (top hubs with their
-texts, ...); ``per_item()`` the per-row frame for ``--per-item``; ``notes()`` plain-words readings.
-Figures are built from a result by :mod:`geomkit.report.figures`.
+A result knows its numbers; it never draws or phrases. ``to_dict()`` is the JSON contract;
+``per_item()`` the per-row frame for ``--per-item``. ``summary_rows()`` (CSV rows), ``tables()``
+(the table view and the HTML page: top hubs with their texts, ...) and ``notes()`` (plain-words
+readings) are looked up in :mod:`geomkit.report.readings`; figures in
+:mod:`geomkit.report.figures`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Result:
+    """What every analysis returns: numbers (``to_dict``, the JSON contract) and per-item arrays
+    (``per_item``). Tables, notes and CSV rows are read off a result in :mod:`geomkit.report`
+    (``readings_<command>.py``), figures in ``figures_<command>.py``."""
+
     command: str = ""
     title: str = ""
 
     def to_dict(self) -> dict:
         raise NotImplementedError
 
-    def summary_rows(self) -> list[dict]:
-        """Rows for ``--format csv``: by default the scalar keys of ``to_dict()`` as one row."""
-        return [{k: v for k, v in flatten(self.to_dict()).items() if not isinstance(v, list)}]
-
-    def tables(self) -> list[tuple[str, "object"]]:
-        return []
-
     def per_item(self):
         return None
 
+    def summary_rows(self) -> list[dict]:
+        """Rows for ``--format csv``: by default the scalar keys of ``to_dict()`` as one row."""
+        from geomkit.report.readings import reading
+
+        fn = reading("summary_rows", self)
+        if fn is not None:
+            return fn(self)
+        return [{k: v for k, v in flatten(self.to_dict()).items() if not isinstance(v, list)}]
+
+    def tables(self) -> list[tuple[str, "object"]]:
+        from geomkit.report.readings import reading
+
+        fn = reading("tables", self)
+        return fn(self) if fn is not None else []
+
     def notes(self) -> list[str]:
-        return []
+        from geomkit.report.readings import reading
+
+        fn = reading("notes", self)
+        return fn(self) if fn is not None else []
 
 
 def dropped_notes(n_dropped: int, n_dropped_zero: int = 0) -> list[str]:

@@ -40,11 +40,6 @@ class TransformResult(Result):
                 "fitted_on": self.fitted_on, "n_dropped": self.n_dropped,
                 "n_dropped_zero": self.n_dropped_zero}
 
-    def summary_rows(self):
-        row = self.to_dict()
-        row["steps"] = json.dumps(row["steps"])
-        return [row]
-
 
 def load_pipeline(path: str) -> Pipeline:
     """The fitted pipeline stored by a previous ``geomkit transform`` output."""
@@ -56,7 +51,7 @@ def load_pipeline(path: str) -> Pipeline:
     with open_h5(selection.path) as f, damaged(lambda: selection.path):
         group = f.get(PARAMS_GROUP)
         if group is None:
-            raise InputError(f"{selection.path}: has no /{PARAMS_GROUP} group; --fit-from takes a "
+            raise InputError(f"{selection.path}: has no /{PARAMS_GROUP} group; {{fit_from}} takes a "
                              f"file written by geomkit transform.")
         return Pipeline.load(group, f"{selection.path}:/{PARAMS_GROUP}")
 
