@@ -36,6 +36,9 @@ def _split(source, by: str, ref_value: str, test_value: str):
 def command(ref, test, kind, alternative, split_by, ref_value, test_value, inputs, output):
     """Depth of REF items w.r.t. REF and, with TEST (or --split-by), of TEST items w.r.t. REF,
     with a rank-sum test of whether TEST is more outlying. REF/TEST are PATH[:DATASET]."""
+    if inputs.metadata_names.get("labels") and not split_by:
+        raise UsageError("--labels names the labels of --split-by; without it depth reads no "
+                         "labels.")
     if split_by:
         if test or not (ref_value and test_value):
             raise UsageError("--split-by takes one dataset and both --ref VALUE and --test VALUE.")

@@ -22,6 +22,7 @@ COMMANDS = {
     "depth": "depth",
     "norms": "norms",
     "infogain": "infogain",
+    "axes": "axes",
 }
 
 

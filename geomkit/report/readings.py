@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-READING_MODULES = ("isotropy", "hubness", "depth", "norms", "infogain", "transform", "info")
+READING_MODULES = ("isotropy", "hubness", "depth", "norms", "infogain", "transform", "info",
+                   "axes")
 _REGISTRY: dict[str, dict[type, Callable]] = {"tables": {}, "notes": {}, "summary_rows": {}}
 _loaded = False
 

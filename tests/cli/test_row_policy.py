@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 import pytest
 
@@ -34,6 +35,10 @@ COMMANDS = [
     ("depth_spatial", ["depth", "{in}", "{good}", "--depth", "spatial"], False),
     ("norms", ["norms", "{in}"], False),
     ("infogain", ["infogain", "{corpus}", "--embeddings", "{in}", "--window", "2"], False),
+    ("axes_score", ["axes", "score", "{in}", "--attribute", "year", "--folds", "2",
+                    "--null-directions", "100", "--shots", "5", "--no-upper-bound"], True),
+    ("axes_fit", ["axes", "fit", "{in}", "--attribute", "year", "-o", "{out}"], True),
+    ("axes_project", ["axes", "project", "{in}", "--axis", "{axis}"], True),
 ]
 
 
@@ -49,8 +54,14 @@ def files(tmp_path_factory):
     zero[ZERO_ROWS] = 0.0
     corpus = folder / "corpus.txt"
     corpus.write_text("\n".join(" ".join(rng.choice(words, 30)) for _ in range(60)) + "\n")
-    return {"nan": str(write_h5(folder / "nan.h5", nan, ids=words)),
-            "zero": str(write_h5(folder / "zero.h5", zero, ids=words)),
+    year = np.arange(N, dtype=float)
+    axis = folder / "axis.h5"
+    with h5py.File(axis, "w") as f:
+        f["axis"] = np.ones(D) / np.sqrt(D)
+        f.attrs.update({"kind": "geomkit rank axis", "method": "given", "attribute": "year"})
+    return {"nan": str(write_h5(folder / "nan.h5", nan, ids=words, year=year)),
+            "zero": str(write_h5(folder / "zero.h5", zero, ids=words, year=year)),
+            "axis": str(axis),
             "good": str(write_h5(folder / "good.h5", rng.standard_normal((30, D)) + 0.5)),
             "corpus": str(corpus), "folder": folder}
 
@@ -60,7 +71,7 @@ def _run(files, argv, kind, *extra):
     if out.exists():
         out.unlink()
     args = [a.format(**{"in": files[kind], "good": files["good"], "corpus": files["corpus"],
-                        "out": out}) for a in argv]
+                        "out": out, "axis": files["axis"]}) for a in argv]
     return run_cli(*args, *extra, "--json", "--quiet")
 
 
@@ -129,4 +140,5 @@ def test_every_command_that_reads_rows_is_covered():
     from geomkit.cli.main import cli
 
     covered = {argv[0] for _, argv, _ in COMMANDS} | {"info"}
+    assert {argv[1] for _, argv, _ in COMMANDS if argv[0] == "axes"} == {"fit", "score", "project"}
     assert covered == set(cli.list_commands(None))

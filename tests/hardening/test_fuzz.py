@@ -259,7 +259,10 @@ def fuzz(root: Path, n_copies: int, seed: int, n_workers: int = 2) -> dict:
     def drive(w: int):
         worker = Worker(logs[w])
         try:
-            for job_id, copy, slot in jobs[w::n_workers]:
+            # every command on one copy runs on the same worker, one after the other: they
+            # share the copy's folder (and its out.h5), so two workers there would race
+            mine = [job for job in jobs if (job[0] // len(COMMANDS)) % n_workers == w]
+            for job_id, copy, slot in mine:
                 problems, code = run_one(worker, job_id, copy, slot, corpus)
                 with lock:
                     failures.extend(problems)

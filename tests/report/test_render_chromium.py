@@ -68,7 +68,8 @@ def _data(tmp: Path) -> dict:
     stack = rng.standard_normal((n, 3, 12)) + np.linspace(0, 2, 12)
     ids = [EVIL_ID if k % 5 == 0 else f"item_with_a_long_shared_identifier_prefix_{k}" for k in range(n)]
     meta = {"ids": ids, "texts": [f"{EVIL_TEXT} {k}" for k in range(n)],
-            "labels": ["ref"] * 60 + ["test"] * 60, "counts": rng.integers(1, 3000, n)}
+            "labels": ["ref"] * 60 + ["test"] * 60, "counts": rng.integers(1, 3000, n),
+            "year": stack[:, -1, 0] + rng.normal(0, 0.3, n)}
     write_h5(tmp / "stack.h5", stack.astype("f4"), dataset="hidden", **meta)
     write_h5(tmp / "flat.h5", stack[:, -1].astype("f4"), **meta)
     words = [f"w{k}" for k in range(40)]
@@ -77,6 +78,12 @@ def _data(tmp: Path) -> dict:
     (tmp / "corpus.txt").write_text("\n".join(docs) + "\n")
     write_h5(tmp / "words.h5", rng.standard_normal((40, 8)).astype("f4"), ids=words)
     t = str(tmp)
+    from geomkit import Space
+    from geomkit.analysis.axes import compute_axis, read_attribute, write_axis
+    space = Space.open(f"{t}/flat.h5")
+    for method in ("regression", "pca"):
+        write_axis(f"{t}/axis_{method}.h5",
+                   compute_axis(space, read_attribute(space, "year"), method=method))
     # page -> (geomkit arguments, figures the page carries)
     return {
         "isotropy": (["isotropy", f"{t}/flat.h5", "--transform", "whiten"], 2),
@@ -88,10 +95,15 @@ def _data(tmp: Path) -> dict:
                       f"{t}/words.h5", "--fit-min-count", "0"], 2),
         "info": (["info", f"{t}/stack.h5"], 0),
         "transform": (["transform", f"{t}/flat.h5", "-o", f"{t}/centred.h5", "--center"], 0),
+        "axes-score": (["axes", "score", f"{t}/flat.h5", "--attribute", "year",
+                        "--null-directions", "200", "--shots", "2,10,40"], 3),
+        "axes-project": (["axes", "project", f"{t}/flat.h5", "--axis", f"{t}/axis_regression.h5",
+                          "--axis", f"{t}/axis_pca.h5", "--attribute", "year"], 3),
     }
 
 
-PAGES = ["isotropy", "isotropy-sweep", "hubness", "depth", "norms", "infogain", "info", "transform"]
+PAGES = ["isotropy", "isotropy-sweep", "hubness", "depth", "norms", "infogain", "info", "transform",
+         "axes-score", "axes-project"]
 
 
 def _make_page(tmp: Path, name: str, args: list) -> Path:

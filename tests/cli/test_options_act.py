@@ -1,0 +1,284 @@
+"""Every option of every command acts: set where it can act, it changes what the command produces
+(stdout as JSON and as a table, the --per-item file) or it is refused with exit 2. An option that
+is accepted and changes nothing fails here.
+
+The table ``ACTS`` must name every (command, option) pair the click objects declare (a new option
+without an entry fails ``test_every_option_is_in_the_table``). Options about the output itself
+(--format/--json/--per-item/--html/--quiet) and about resources (--memory, --device) cannot
+change the numbers; ``test_output_and_resource_options`` checks what they do instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import h5py
+import numpy as np
+import pytest
+
+from conftest import write_h5
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hardening"))
+from badfiles import invoke  # noqa: E402  (the console script in-process, via CliRunner)
+
+N, D = 60, 8
+OUTPUT = {"--format", "--json", "--per-item", "--html", "--quiet"}
+RESOURCE = {"--memory", "--device"}
+
+
+@pytest.fixture(scope="module")
+def f(tmp_path_factory):
+    rng = np.random.default_rng(3)
+    tmp = tmp_path_factory.mktemp("opts")
+    x = rng.standard_normal((N, D)) + np.linspace(0, 1, D)
+    words = [f"w{i}" for i in range(N)]
+    meta = dict(ids=words, texts=[f"text {i}" for i in range(N)],
+                labels=[f"c{i % 3}" for i in range(N)], counts=rng.integers(1, 500, N),
+                year=x[:, 0] + rng.normal(0, 0.2, N), ids2=[f"other{i}" for i in range(N)],
+                texts2=[f"other text {i}" for i in range(N)], ids_rev=words[::-1],
+                labels2=[f"d{i % 2}" for i in range(N)], counts2=rng.integers(1, 50, N))
+    paths = {"x": write_h5(tmp / "x.h5", x, **meta)}
+    meta_y = {k: v[:40] for k, v in meta.items()}
+    paths["y"] = write_h5(tmp / "y.h5", rng.standard_normal((40, D)) + 0.5, **meta_y)
+    paths["stack"] = write_h5(tmp / "stack.h5", np.stack([x, x[::-1] * 2], 1), dataset="h",
+                              **meta)
+    bad = x.copy()
+    bad[4, 1] = np.nan
+    bad[9] = 0.0
+    paths["nan"] = write_h5(tmp / "nan.h5", bad, **meta)
+    zero = x.copy()
+    zero[9] = 0.0
+    paths["zero"] = write_h5(tmp / "zero.h5", zero, **meta)
+    with h5py.File(tmp / "ext.h5", "w") as h:
+        h["embeddings"] = h5py.ExternalLink(str(paths["x"]), "/embeddings")
+    paths["ext"] = tmp / "ext.h5"
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(rng.choice(words, 30)) for _ in range(80)) + "\n")
+    paths["corpus"] = corpus
+    paths["doc"] = tmp / "doc.txt"
+    paths["doc"].write_text("w1 w1 w1 w2\n")
+    with h5py.File(tmp / "ctx.h5", "w") as h:
+        h["embeddings"] = rng.standard_normal((N, D))
+        h["ids"] = np.array(words, dtype=object)
+    paths["ctx"] = tmp / "ctx.h5"
+    invoke(["transform", paths["x"], "-o", tmp / "fitted.h5", "--center", "--whiten"])
+    paths["fitted"] = tmp / "fitted.h5"
+    invoke(["axes", "fit", paths["x"], "--attribute", "year", "-o", tmp / "axis.h5"])
+    paths["axis"] = tmp / "axis.h5"
+    paths["tmp"] = tmp
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _all_pairs():
+    from geomkit.cli.main import cli
+
+    out = []
+
+    def walk(cmd, path):
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(None):
+                walk(cmd.get_command(None, name), path + [name])
+        else:
+            for p in cmd.params:
+                if isinstance(p, click.Option):
+                    out.append((" ".join(path), p.opts[0]))
+    for name in cli.list_commands(None):
+        walk(cli.get_command(None, name), [name])
+    return out
+
+
+# command -> base argv ({x} etc. filled from the fixture); the option's argv is appended to it
+BASE = {
+    "info": ["info", "{x}"],
+    "transform": ["transform", "{x}", "-o", "{tmp}/t.h5", "--center"],
+    "isotropy": ["isotropy", "{x}"],
+    "hubness": ["hubness", "{x}", "-k", "3"],
+    "depth": ["depth", "{x}", "{y}"],
+    "norms": ["norms", "{x}"],
+    "infogain": ["infogain", "{corpus}", "--window", "2", "--embeddings", "{x}",
+                 "--fit-min-count", "0"],
+    "axes fit": ["axes", "fit", "{x}", "--attribute", "year", "-o", "{tmp}/a.h5"],
+    "axes score": ["axes", "score", "{x}", "--attribute", "year", "--folds", "3",
+                   "--null-directions", "100", "--shots", "5", "--no-upper-bound"],
+    "axes project": ["axes", "project", "{x}", "--axis", "{axis}"],
+}
+
+# options common to the reader: (argv added, or a replacement of the base via "base")
+READER = {
+    "--layer": {"base": lambda b: [a.replace("{x}", "{stack}:/h") for a in b],
+                "ref": ["--layer", "0"], "add": ["--layer", "1"]},
+    "--dims": ["--dims", "4"],
+    "--sample": ["--sample", "30"],
+    "--seed": {"add": ["--sample", "30", "--seed", "5"], "ref": ["--sample", "30"]},
+    "--drop-nonfinite": {"base": lambda b: [a.replace("{x}", "{nan}") for a in b],
+                         "add": ["--drop-nonfinite", "--drop-zero"]},
+    "--drop-zero": {"base": lambda b: [a.replace("{x}", "{zero}") for a in b],
+                    "add": ["--drop-zero"]},
+    "--allow-external": {"base": lambda b: [a.replace("{x}", "{ext}") for a in b],
+                         "add": ["--allow-external"]},
+    "--ids": ["--ids", "ids2"],
+    "--texts": ["--texts", "texts2"],
+    "--labels": ["--labels", "labels2"],
+    "--counts": ["--counts", "counts2"],
+}
+
+SPECIFIC = {
+    ("info", "--scan"): ["--scan"],
+    ("transform", "-o"): {"add": ["-o", "{tmp}/t2.h5"], "files": True},
+    ("transform", "--center"): {"base": lambda b: b[:4] + ["--normalize"], "add": ["--center"]},
+    ("transform", "--normalize"): ["--normalize"],
+    ("transform", "--whiten"): ["--whiten"],
+    ("transform", "--components"): {"base": lambda b: b + ["--whiten"], "add": ["--components", "3"]},
+    ("transform", "--abtt"): ["--abtt", "1"],
+    ("transform", "--fit-from"): {"base": lambda b: b[:4], "ref": ["--center"],
+                                  "add": ["--fit-from", "{fitted}"]},
+    ("transform", "--dtype"): {"add": ["--dtype", "float32"], "files": True},
+    ("isotropy", "--zeta"): ["--zeta", "0.5"],
+    ("isotropy", "--c0"): ["--c0", "{y}"],
+    ("isotropy", "--transform"): ["--transform", "center"],
+    ("isotropy", "--uniformity-max"): ["--uniformity-max", "10"],
+    ("hubness", "-k"): ["-k", "5"],
+    ("hubness", "--metric"): ["--metric", "euclidean"],
+    ("hubness", "--reduce"): ["--reduce", "none,ls"],
+    ("hubness", "--hub-size"): ["--hub-size", "1.2"],
+    ("hubness", "--knn-error"): ["--knn-error"],
+    ("hubness", "--approximate"): ["--approximate"],
+    ("hubness", "--mp-candidates"): {"base": lambda b: b + ["--reduce", "mp"],
+                                     "add": ["--mp-candidates", "8"]},
+    ("hubness", "--querybank"): {"base": lambda b: b + ["--reduce", "dis"],
+                                 "add": ["--querybank", "{y}"]},
+    ("depth", "--depth"): ["--depth", "spatial"],
+    ("depth", "--alternative"): ["--alternative", "less"],
+    ("depth", "--split-by"): {"base": lambda b: b[:2], "add": ["--split-by", "labels", "--ref",
+                                                              "c0", "--test", "c1"]},
+    ("depth", "--ref"): {"base": lambda b: b[:2] + ["--split-by", "labels", "--ref", "c0",
+                                                    "--test", "c1"],
+                         "add": ["--ref", "c2"]},
+    ("depth", "--test"): {"base": lambda b: b[:2] + ["--split-by", "labels", "--ref", "c0",
+                                                     "--test", "c1"],
+                          "add": ["--test", "c2"]},
+    # labels act only in --split-by; without it --labels is refused
+    ("depth", "--labels"): {"base": lambda b: b[:2] + ["--split-by", "labels", "--ref", "d0",
+                                                      "--test", "d1"],
+                            "add": ["--labels", "labels2"]},
+    ("norms", "--group-by"): ["--group-by", "labels2"],
+    ("norms", "--no-likelihood"): ["--no-likelihood"],
+    ("infogain", "--ids"): ["--ids", "ids_rev"],  # the words of the embeddings' rows
+    ("infogain", "--window"): ["--window", "4"],
+    ("infogain", "--min-count"): ["--min-count", "45"],
+    ("infogain", "--baseline"): ["--baseline", "shuffle", "--shuffles", "2"],
+    ("infogain", "--shuffles"): {"base": lambda b: b + ["--baseline", "shuffle", "--shuffles", "2"],
+                                 "add": ["--shuffles", "3"]},
+    ("infogain", "--embeddings"): {"base": lambda b: b[:4],
+                                   "add": ["--embeddings", "{x}", "--fit-min-count", "0"]},
+    ("infogain", "--context-vectors"): ["--context-vectors", "{ctx}"],
+    ("infogain", "--fit-min-count"): ["--fit-min-count", "60"],
+    ("infogain", "--keywords"): ["--keywords", "3"],
+    ("infogain", "--keywords-for"): ["--keywords-for", "{doc}"],
+    ("infogain", "--save-cooccurrence"): {"add": ["--save-cooccurrence", "{tmp}/co.h5"],
+                                          "files": True},
+    ("axes fit", "--attribute"): {"base": lambda b: b, "add": ["--attribute", "counts"]},
+    ("axes fit", "-o"): {"add": ["-o", "{tmp}/a2.h5"]},
+    ("axes fit", "--method"): ["--method", "pca"],
+    ("axes fit", "--low"): {"add": ["--method", "poles", "--low", "w1", "--high", "w2"],
+                            "ref": ["--method", "poles"]},
+    ("axes fit", "--high"): {"add": ["--method", "poles", "--low", "w1", "--high", "w3"],
+                             "ref": ["--method", "poles", "--low", "w1", "--high", "w2"]},
+    ("axes score", "--attribute"): {"add": ["--attribute", "counts"]},
+    ("axes score", "--method"): ["--method", "poles"],
+    ("axes score", "--folds"): ["--folds", "4"],
+    ("axes score", "--shots"): ["--shots", "10"],
+    ("axes score", "--null-directions"): ["--null-directions", "150"],
+    ("axes score", "--no-upper-bound"): {"base": lambda b: b[:-1], "add": ["--no-upper-bound"]},
+    ("axes project", "--axis"): {"add": ["--axis", "{axis}"]},
+    ("axes project", "--attribute"): ["--attribute", "year"],
+}
+
+
+def _entry(command, option):
+    if option in OUTPUT or option in RESOURCE:
+        return None
+    if (command, option) in SPECIFIC:
+        return SPECIFIC[(command, option)]
+    return READER.get(option, "missing")
+
+
+def _fill(args, f):
+    return [a.format(**f) for a in args]
+
+
+def _outputs(args, f, files):
+    """(exit code, what the command produced): JSON, the table view, the --per-item CSV and,
+    for commands whose product is a file, a digest of its datasets."""
+    code, out, err, tb = invoke(args + ["--json", "--quiet"])
+    assert not tb, tb
+    if code != 0:
+        return code, err
+    produced = [out]
+    code2, table, _, _ = invoke(args + ["--format", "table", "--quiet"])
+    produced.append(table)
+    if files:  # the files the command writes: every dataset's values
+        import hashlib
+
+        for flag, path in zip(args, args[1:]):
+            if flag in ("-o", "--save-cooccurrence") and Path(path).exists():
+                with h5py.File(path) as h:
+                    names = []
+                    h.visititems(lambda name, obj: names.append(name)
+                                 if isinstance(obj, h5py.Dataset) else None)
+                    produced.append([(n, hashlib.sha1(repr(h[n][()].tolist()).encode())
+                                      .hexdigest()) for n in sorted(names)])
+    return code, produced
+
+
+PAIRS = [p for p in _all_pairs() if _entry(*p) is not None]
+
+
+def test_every_option_is_in_the_table():
+    missing = [p for p in _all_pairs() if _entry(*p) == "missing"]
+    assert not missing, f"options with no entry in ACTS: {missing}"
+
+
+@pytest.mark.parametrize("command,option", PAIRS, ids=[f"{c}:{o}" for c, o in PAIRS])
+def test_option_changes_the_output_or_is_refused(f, command, option):
+    entry = _entry(command, option)
+    if isinstance(entry, list):
+        entry = {"add": entry}
+    base = entry.get("base", lambda b: b)(list(BASE[command]))
+    ref = base + entry.get("ref", [])
+    with_option = base + entry["add"]
+    files = "-o" in base or entry.get("files", False)
+    code_ref, ref_out = _outputs(_fill(ref, f), f, files)
+    code_opt, opt_out = _outputs(_fill(with_option, f), f, files)
+    if code_opt == 2:
+        return  # refused: fine
+    assert code_opt == 0, (command, option, opt_out)
+    assert (code_ref, ref_out) != (code_opt, opt_out), (
+        f"{command} {option}: accepted and nothing changed")
+
+
+def test_output_and_resource_options(f, tmp_path):
+    base = _fill(BASE["isotropy"], f)
+    code, out_json, err, _ = invoke(base + ["--json"])
+    code2, out_csv, _, _ = invoke(base + ["--format", "csv"])
+    assert code == code2 == 0 and out_json != out_csv and json.loads(out_json)
+    assert invoke(base + ["--json", "--format", "csv"])[0] == 2
+    per_item = tmp_path / "p.csv"
+    html = tmp_path / "p.html"
+    assert invoke(base + ["--per-item", per_item, "--html", html, "--json"])[0] == 0
+    assert per_item.read_text().startswith("row,") and "<html" in html.read_text().lower()
+    # --quiet silences the log lines (the page written is logged otherwise)
+    assert "HTML report written" in invoke(base + ["--html", html, "--json"])[2]
+    assert invoke(base + ["--html", html, "--json", "--quiet"])[2] == ""
+    # --memory bounds the row blocks, never the numbers: the same JSON with a tiny budget;
+    # below 1MB it is refused
+    small = invoke(base + ["--memory", "1MB", "--json"])[1]
+    assert json.loads(small) == json.loads(out_json)
+    assert invoke(base + ["--memory", "1KB"])[0] == 2
+    # --device picks where the products run: cpu gives the same numbers, an absent one is refused
+    hub = _fill(BASE["hubness"], f)
+    assert invoke(hub + ["--device", "cpu", "--json"])[1] == invoke(hub + ["--json"])[1]
+    assert invoke(hub + ["--device", "nonexistent"])[0] == 2
