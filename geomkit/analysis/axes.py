@@ -628,7 +628,6 @@ def write_axis(path: str, fit: AxisFit) -> None:
 
 def read_axis(path: str) -> dict:
     """An axis file written by :func:`write_axis`: ``{"axis", "method", "attribute", "file"}``."""
-    import h5py
 
     from geomkit.io.source import open_h5
 

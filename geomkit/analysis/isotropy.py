@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from geomkit.engine.kernels import row_sweep
+from geomkit.engine.rows import row_sums
 from geomkit.engine.moments import RowLog, row_numbers, take
 from geomkit.errors import UsageError
 from geomkit.report.result import Result
@@ -135,18 +135,18 @@ class PartitionAccumulator:
 class ConformityAccumulator:
     """x̂_i · m̄ for every row (second pass, m̄ = mean unit vector from the first pass).
 
-    ``known=(rows, norms)``: the first pass's norms, so that this pass needs no sweep of its own
-    (one matrix-vector product per block); rows that do not line up with them are swept here.
+    ``known=(rows, norms)``: the first pass's norms, so that this pass needs no row sums of its own
+    (one matrix-vector product per block); rows that do not line up with them are summed here.
     """
 
     def __init__(self, mean_unit: np.ndarray, known: tuple | None = None):
         self.mean_unit = mean_unit
         self.rows, self.dots = RowLog(), []
         self._known, self._pos = known, 0
-        self.takes_sweep = known is None  # run_pass then hands over the block's row sweep
+        self.takes_sums = known is None  # the pass then hands over the block's row sums
 
     def fresh(self) -> "ConformityAccumulator":
-        """An empty one for one part of a parallel pass (it sweeps its blocks itself: the
+        """An empty one for one part of a parallel pass (it sums its blocks itself: the
         first pass's norms are aligned with the whole pass, not with a part)."""
         return ConformityAccumulator(self.mean_unit)
 
@@ -160,7 +160,7 @@ class ConformityAccumulator:
         state["_known"] = None  # per-row norms never travel to a worker
         return state
 
-    def _norms(self, rows, x, sweep):
+    def _norms(self, rows, x, sums):
         if self._known is not None:
             known_rows, known_norms = self._known  # known_rows None: 0..n−1
             end = self._pos + rows.size
@@ -168,10 +168,10 @@ class ConformityAccumulator:
                     rows.size and rows[0] == self._pos and rows[-1] == end - 1):
                 norms, self._pos = known_norms[self._pos:end], end
                 return norms
-        return (sweep if sweep is not None else row_sweep(x)).norms
+        return (sums if sums is not None else row_sums(x)).norms
 
-    def consume(self, rows, x, sweep=None):
-        norms = self._norms(rows, x, sweep)
+    def consume(self, rows, x, sums=None):
+        norms = self._norms(rows, x, sums)
         dots = (x @ self.mean_unit.astype(x.dtype)).astype(np.float64)
         self.rows.add(rows)
         self.dots.append(np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0))

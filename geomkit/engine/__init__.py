@@ -1,4 +1,4 @@
-"""Blockwise computations shared by every analysis: the row sweep (kernels), streaming moments,
+"""Blockwise computations shared by every analysis: row sums and unit rows, streaming moments,
 row statistics, kNN, and the one pass executor (local or Dask).
 
 Everything here consumes row blocks and keeps mergeable accumulators (``fresh`` and ``merge``),

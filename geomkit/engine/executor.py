@@ -1,7 +1,7 @@
 """The one pass executor: every streaming pass of every analysis runs through it.
 
 A pass feeds the validated row blocks of a source to a list of accumulators (``consume(rows, x)``
-or, with ``takes_sweep``, ``consume(rows, x, sweep)``). :class:`LocalExecutor` runs it in this
+or, with ``takes_sums``, ``consume(rows, x, sums)``). :class:`LocalExecutor` runs it in this
 process (the default); :class:`DaskExecutor` splits the rows into contiguous parts, runs one
 task per part on fresh accumulators (``fresh()``) and merges them pairwise in row order
 (``merge``), so every accumulator of every command runs unchanged on a Dask cluster. The source
@@ -25,14 +25,14 @@ class LocalExecutor:
 
     def run(self, source, consumers, *, transform: Transform | None = None, unit: bool = False,
             nonzero: bool = False, dtype=None, progress: str | None = None) -> None:
-        takes = [getattr(c, "takes_sweep", False) for c in consumers]
-        sweep = any(takes) and transform is None and not unit
+        takes = [getattr(c, "takes_sums", False) for c in consumers]
+        sums = any(takes) and transform is None and not unit
         for blk in source.blocks(unit=unit, dtype=dtype, progress=progress, reuse=True,
-                                 sweep=sweep, nonzero=nonzero):
+                                 sums=sums, nonzero=nonzero):
             x = transform(blk.x) if transform is not None else blk.x
             for consumer, take in zip(consumers, takes):
                 if take:
-                    consumer.consume(blk.rows, x, blk.sweep)
+                    consumer.consume(blk.rows, x, blk.sums)
                 else:
                     consumer.consume(blk.rows, x)
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from geomkit.engine.kernels import RowSweep, centre, column_sums, row_sweep
+from geomkit.engine.rows import RowSums, centre, column_sums, row_sums
 
 
 @dataclass
@@ -37,7 +37,7 @@ class MomentAccumulator:
     """Mergeable accumulator of n, mean and scatter (Chan, Golub & LeVeque 1979).
 
     Each block is centred on its own mean (no cancellation, whatever the offset or the order of
-    the rows; the mean comes from the block's row sweep) into the next rows of a gather buffer of
+    the rows; the mean comes from the block's row sums) into the next rows of a gather buffer of
     about :attr:`gather_bytes`. One BLAS syrk per full buffer adds the within-block scatters to
     a d×d sum in the data's dtype: a few large products run closer to the speed of a single XᵀX
     than one per cache-sized block (about 5% of the pass). Every ``flush_rows`` rows the group
@@ -60,14 +60,14 @@ class MomentAccumulator:
         self._group_scatter = None  # float64 sum of the group's within-block scatters
         self._acc_used = False
 
-    takes_sweep = True
+    takes_sums = True
 
     def fresh(self) -> "MomentAccumulator":
         """An empty accumulator of the same kind (one part of a parallel pass)."""
         return MomentAccumulator(scatter=self.want_scatter)
 
-    def consume(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None) -> None:
-        self.update(x, sweep)
+    def consume(self, rows: np.ndarray, x: np.ndarray, sums: RowSums | None = None) -> None:
+        self.update(x, sums)
 
     def __getstate__(self):  # scratch buffers never travel (Dask pickles accumulators)
         self._fold()
@@ -117,12 +117,12 @@ class MomentAccumulator:
             self._acc[0] = 0
             self._acc_used = False
 
-    def update(self, x: np.ndarray, sweep: RowSweep | None = None) -> "MomentAccumulator":
-        """Add a block (``sweep``: its row sweep when the pass already made one)."""
+    def update(self, x: np.ndarray, sums: RowSums | None = None) -> "MomentAccumulator":
+        """Add a block (``sums``: its row sums when the pass already made them)."""
         nb = x.shape[0]
         if nb == 0:
             return self
-        mean_b = (sweep.col_sum if sweep is not None else column_sums(x)) / nb
+        mean_b = (sums.col_sum if sums is not None else column_sums(x)) / nb
         if self.want_scatter:
             # centred straight into the gather buffer (reused: no fresh pages)
             centre(x, mean_b.astype(x.dtype), self._gather_rows(x))
@@ -255,23 +255,23 @@ class RowStatAccumulator:
         self.rows = RowLog()
         self.norms: list[np.ndarray] = []
 
-    takes_sweep = True
+    takes_sums = True
 
     def fresh(self) -> "RowStatAccumulator":
         return RowStatAccumulator()
 
-    def consume(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None) -> None:
-        self.update(rows, x, sweep)
+    def consume(self, rows: np.ndarray, x: np.ndarray, sums: RowSums | None = None) -> None:
+        self.update(rows, x, sums)
 
-    def update(self, rows: np.ndarray, x: np.ndarray, sweep: RowSweep | None = None
+    def update(self, rows: np.ndarray, x: np.ndarray, sums: RowSums | None = None
                ) -> "RowStatAccumulator":
-        """Add a block of validated (finite) rows; ``sweep``: its row sweep, made here if None."""
+        """Add a block of validated (finite) rows; ``sums``: its row sums, made here if None."""
         # squared norms in the block's dtype (768 float32 squares sum to ~1e-6 relative), Σx and
-        # Σx̂ in float64 across blocks: one pass over the block (engine.kernels)
-        sweep = sweep if sweep is not None else row_sweep(x)
-        norms = sweep.norms
-        self.unit_sum += sweep.unit_sum
-        self.sum += sweep.col_sum
+        # Σx̂ in float64 across blocks: one pass over the block (engine.rows)
+        sums = sums if sums is not None else row_sums(x)
+        norms = sums.norms
+        self.unit_sum += sums.unit_sum
+        self.sum += sums.col_sum
         self.norm_sum += float(norms.sum())
         self.n += x.shape[0]
         self.rows.add(rows)
@@ -303,7 +303,7 @@ def run_pass(source, *consumers, transform: Transform | None = None, unit: bool 
     through the space's pass executor (:mod:`geomkit.engine.executor`).
 
     Consumers must not keep ``x``: blocks are read into one reused buffer. Consumers with
-    ``takes_sweep`` get ``consume(rows, x, sweep)``: the block's row sweep, made once while the
+    ``takes_sums`` get ``consume(rows, x, sums)``: the block's row sums, made once while the
     block is validated, or None when a transform changed the rows. ``nonzero``: zero rows (of
     the input) are an input error (cosine measures need them)."""
     from geomkit.space import as_space

@@ -21,8 +21,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from geomkit.engine.kernels import RowSweep, row_sq_norms, row_sweep
-from geomkit.engine.rows import unit_rows
+from geomkit.engine.rows import RowSums, row_sq_norms, row_sums, unit_rows
 from geomkit.errors import GeomkitError, InputError, UsageError
 from geomkit.io.guarded import read_values
 from geomkit.io.selection import Selection, parse_selection, resolve_dataset
@@ -44,11 +43,11 @@ SCAN_FOR_MESSAGE = 2**28
 @dataclass
 class Block:
     """``rows``: original row indices (int64), ``x``: the vectors of those rows (float);
-    ``sweep``: their row sweep (norms and sums, :mod:`geomkit.engine.kernels`) when asked for."""
+    ``sums``: their row sums (squared norms, Σx, Σx̂: :mod:`geomkit.engine.rows`) when asked for."""
 
     rows: np.ndarray
     x: np.ndarray
-    sweep: "RowSweep | None" = None
+    sums: "RowSums | None" = None
 
 
 @dataclass
@@ -542,7 +541,7 @@ class EmbeddingSource:
                 yield part, self.read_rows(part)
 
     def blocks(self, *, unit: bool = False, dtype=None, block_rows: int | None = None,
-               progress: str | None = None, reuse: bool = False, sweep: bool = False,
+               progress: str | None = None, reuse: bool = False, sums: bool = False,
                nonzero: bool = False) -> Iterator[Block]:
         """Validated row blocks of the view.
 
@@ -555,8 +554,8 @@ class EmbeddingSource:
         naming how many and the first ones, unless the source drops them (``drop_nonfinite``).
         Once a complete pass has found none, later passes over the same view skip that check.
 
-        ``sweep=True`` (not with ``unit``) validates with the row sweep (engine.kernels) and hands
-        it on as ``Block.sweep``, so that a pass's norms and sums cost no further pass over the
+        ``sums=True`` (not with ``unit``) validates with the row sums (engine.rows) and hands
+        them on as ``Block.sums``, so that a pass's norms and sums cost no further pass over the
         block.
         """
         dtype = np.dtype(dtype) if dtype is not None else self.compute_dtype
@@ -569,15 +568,15 @@ class EmbeddingSource:
             for rows, raw in self._raw_blocks(block_rows, reuse):
                 x = np.asarray(raw, dtype=dtype)
                 read = rows
-                if sweep and not unit:
-                    rows, x, swept = self._validate_swept(rows, x, tally)
-                    if nonzero and not (swept.sq_norms > 0).all():  # _widen made non-zero > 0
-                        raise self._zero_error(rows[swept.sq_norms == 0])
+                if sums and not unit:
+                    rows, x, summed = self._validate_summed(rows, x, tally)
+                    if nonzero and not (summed.sq_norms > 0).all():  # _widen made non-zero > 0
+                        raise self._zero_error(rows[summed.sq_norms == 0])
                 elif (dtype in self._finite_in and not unit and not self._wide
                       and (not nonzero or self._nonzero_checked)):
-                    swept = None  # a complete earlier pass checked these rows: none non-finite
+                    summed = None  # a complete earlier pass checked these rows: none non-finite
                 else:
-                    (rows, x), swept = self.validate(rows, x, unit=unit, nonzero=nonzero,
+                    (rows, x), summed = self.validate(rows, x, unit=unit, nonzero=nonzero,
                                                      tally=tally), None
                 if rows.size != read.size:
                     clean = False
@@ -585,7 +584,7 @@ class EmbeddingSource:
                         dropped_parts.append(np.setdiff1d(read, rows, assume_unique=True))
                 bar.update(raw.shape[0])
                 if rows.size:
-                    yield Block(rows, x, swept)
+                    yield Block(rows, x, summed)
         # the file is open read-only: later passes over this view need not check finiteness again
         if clean:
             self._finite_in.add(dtype)
@@ -625,21 +624,21 @@ class EmbeddingSource:
             return rows[keep], x[keep], sq[keep]
         return rows, x, sq
 
-    def _validate_swept(self, rows: np.ndarray, x: np.ndarray, tally: list | None = None):
-        """:meth:`validate` read off the block's row sweep: a squared norm is finite unless the
-        row has NaN/Inf (or overflows). Returns ``(rows, x, sweep)``."""
-        swept = row_sweep(x)
-        suspect = np.flatnonzero(~np.isfinite(swept.sq_norms))
+    def _validate_summed(self, rows: np.ndarray, x: np.ndarray, tally: list | None = None):
+        """:meth:`validate` read off the block's row sums: a squared norm is finite unless the
+        row has NaN/Inf (or overflows). Returns ``(rows, x, sums)``."""
+        summed = row_sums(x)
+        suspect = np.flatnonzero(~np.isfinite(summed.sq_norms))
         if suspect.size:  # rare: the sums of what is kept
             rows, x, _ = self._drop_nonfinite(rows, x, suspect)
-            swept = row_sweep(x)
-        wide = self._widen(x, swept.sq_norms)
+            summed = row_sums(x)
+        wide = self._widen(x, summed.sq_norms)
         if wide is not x:
-            x, swept = wide, row_sweep(wide)
-        if self.drop_zero and not (swept.sq_norms > 0).all():
-            rows, x, _ = self._drop_zero_rows(rows, x, swept.sq_norms, tally)
-            swept = row_sweep(x)
-        return rows, x, swept
+            x, summed = wide, row_sums(wide)
+        if self.drop_zero and not (summed.sq_norms > 0).all():
+            rows, x, _ = self._drop_zero_rows(rows, x, summed.sq_norms, tally)
+            summed = row_sums(x)
+        return rows, x, summed
 
     def _widen(self, x: np.ndarray, sq: np.ndarray) -> np.ndarray:
         """``x`` in float64 when a squared norm (``sq``, finite rows) is beyond

@@ -135,8 +135,8 @@ def test_isoscore_star_closed_form():
     assert isoscore_star(cov, 1.0) == pytest.approx(1.0)
 
 
-def test_conformity_with_first_pass_norms_or_its_own_sweep(tmp_path, rng):
-    """The second pass takes the first pass's norms when the rows line up, and sweeps the block
+def test_conformity_with_first_pass_norms_or_its_own_row_sums(tmp_path, rng):
+    """The second pass takes the first pass's norms when the rows line up, and sums the block
     itself when they do not: the same values either way."""
     from geomkit.analysis.isotropy import ConformityAccumulator
     from geomkit.engine import run_pass, streaming_row_stats
@@ -155,4 +155,4 @@ def test_conformity_with_first_pass_norms_or_its_own_sweep(tmp_path, rng):
         rows, dots = acc.result()
         assert rows is None  # 0..n−1
         np.testing.assert_allclose(dots, expected, rtol=1e-12)
-    assert not known.takes_sweep and own.takes_sweep
+    assert not known.takes_sums and own.takes_sums
