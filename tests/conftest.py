@@ -1,4 +1,5 @@
-"""Shared test helpers: writing small HDF5 dumps and running the installed ``geomkit`` command."""
+"""Shared test helpers: writing small HDF5 dumps and running the ``geomkit`` command (in-process
+through click's CliRunner by default; as a subprocess where the process is the point)."""
 
 from __future__ import annotations
 
@@ -31,14 +32,64 @@ def geomkit_executable() -> str:
     return found
 
 
-def run_cli(*args, input_text=None, check_code=None, env=None):
-    """Run ``geomkit ARGS`` as a user would; returns CompletedProcess (text mode)."""
+def run_cli_subprocess(*args, input_text=None, check_code=None, env=None):
+    """Run ``geomkit ARGS`` as a user would, in its own process (the console script); returns a
+    CompletedProcess (text mode). For what a subprocess is the point of: signals, environment
+    variables read at import, the installed script itself."""
     full_env = dict(os.environ)
     full_env.setdefault("PYTHONWARNINGS", "ignore")
     if env:
         full_env.update(env)
     proc = subprocess.run([geomkit_executable(), *map(str, args)], capture_output=True, text=True,
                           input=input_text, env=full_env, timeout=600)
+    if check_code is not None:
+        assert proc.returncode == check_code, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    return proc
+
+
+class _ConsoleScript:
+    """``geomkit.cli.main:main`` (the console script: click's parsing errors become the one-line
+    message, exit codes are set) in the shape click's CliRunner invokes; the signal handlers it
+    installs are restored afterwards."""
+
+    name = "geomkit"
+
+    def main(self, args=(), prog_name=None, **extra):
+        import signal
+
+        from geomkit.cli.main import main
+
+        saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        old_argv = sys.argv
+        sys.argv = ["geomkit", *args]
+        try:
+            main()
+        finally:
+            sys.argv = old_argv
+            for s, handler in saved.items():
+                signal.signal(s, handler)
+
+
+def run_cli(*args, input_text=None, check_code=None, env=None):
+    """Run ``geomkit ARGS`` in this process through click's CliRunner (the same entry point as
+    the console script, stdout and stderr apart); returns an object with ``returncode``,
+    ``stdout`` and ``stderr`` like a CompletedProcess. An uncaught exception becomes exit 1 with
+    its traceback on stderr, as in a real process. With ``env`` or ``input_text`` it runs as a
+    subprocess (:func:`run_cli_subprocess`)."""
+    if env is not None or input_text is not None:
+        return run_cli_subprocess(*args, input_text=input_text, check_code=check_code, env=env)
+    import traceback
+
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(_ConsoleScript(), [str(a) for a in args], catch_exceptions=True)
+    stderr = result.stderr
+    code = result.exit_code
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(
+            traceback.format_exception(*result.exc_info))
+        code = 1
+    proc = subprocess.CompletedProcess(["geomkit", *map(str, args)], code, result.stdout, stderr)
     if check_code is not None:
         assert proc.returncode == check_code, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     return proc

@@ -28,7 +28,7 @@ import pytest
 import badfiles
 from badfiles import (bad_cases, build_case, check_run, invoke, make_common, snapshot,
                       spec_by_name)
-from conftest import geomkit_executable, run_cli
+from conftest import geomkit_executable, run_cli_subprocess as run_cli
 
 RUN_IDS = badfiles.run_ids()
 

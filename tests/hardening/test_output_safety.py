@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 import badfiles
 from badfiles import WORDS, dump, good_matrix, invoke, snapshot
-from conftest import run_cli
+from conftest import run_cli_subprocess as run_cli
 
 # command -> (argv template, {role: placeholder file}, [output options])
 # placeholders are file names in the test folder; outputs default to fresh names
