@@ -23,6 +23,7 @@ COMMANDS = {
     "norms": "norms",
     "infogain": "infogain",
     "axes": "axes",
+    "compare": "compare",
 }
 
 

@@ -43,6 +43,7 @@ def f(tmp_path_factory):
     paths = {"x": write_h5(tmp / "x.h5", x, **meta)}
     meta_y = {k: v[:40] for k, v in meta.items()}
     paths["y"] = write_h5(tmp / "y.h5", rng.standard_normal((40, D)) + 0.5, **meta_y)
+    paths["xrev"] = write_h5(tmp / "xrev.h5", x[::-1], ids=words[::-1])
     paths["stack"] = write_h5(tmp / "stack.h5", np.stack([x, x[::-1] * 2], 1), dataset="h",
                               **meta)
     bad = x.copy()
@@ -104,6 +105,7 @@ BASE = {
     "axes score": ["axes", "score", "{x}", "--attribute", "year", "--folds", "3",
                    "--null-directions", "100", "--shots", "5", "--no-upper-bound"],
     "axes project": ["axes", "project", "{x}", "--axis", "{axis}"],
+    "compare": ["compare", "{x}", "{x}", "-k", "3"],
 }
 
 # options common to the reader: (argv added, or a replacement of the base via "base")
@@ -194,6 +196,10 @@ SPECIFIC = {
     ("axes score", "--null-directions"): ["--null-directions", "150"],
     ("axes score", "--no-upper-bound"): {"base": lambda b: b[:-1], "add": ["--no-upper-bound"]},
     ("axes project", "--axis"): {"add": ["--axis", "{axis}"]},
+    ("compare", "-k"): ["-k", "5"],
+    # B is A's rows reversed with their ids: by ids the same items pair, by rows others do
+    ("compare", "--pairs"): {"base": lambda b: ["compare", "{x}", "{xrev}"],
+                             "add": ["--pairs", "rows"]},
     ("axes project", "--attribute"): ["--attribute", "year"],
 }
 

@@ -39,6 +39,8 @@ COMMANDS = [
                     "--null-directions", "100", "--shots", "5", "--no-upper-bound"], True),
     ("axes_fit", ["axes", "fit", "{in}", "--attribute", "year", "-o", "{out}"], True),
     ("axes_project", ["axes", "project", "{in}", "--axis", "{axis}"], True),
+    # B: the clean rows under the same ids (pairs by ids: A's dropped rows have no partner)
+    ("compare", ["compare", "{in}", "{twin}", "-k", "3"], True),
 ]
 
 
@@ -62,6 +64,7 @@ def files(tmp_path_factory):
     return {"nan": str(write_h5(folder / "nan.h5", nan, ids=words, year=year)),
             "zero": str(write_h5(folder / "zero.h5", zero, ids=words, year=year)),
             "axis": str(axis),
+            "twin": str(write_h5(folder / "twin.h5", base, ids=words)),
             "good": str(write_h5(folder / "good.h5", rng.standard_normal((30, D)) + 0.5)),
             "corpus": str(corpus), "folder": folder}
 
@@ -71,7 +74,8 @@ def _run(files, argv, kind, *extra):
     if out.exists():
         out.unlink()
     args = [a.format(**{"in": files[kind], "good": files["good"], "corpus": files["corpus"],
-                        "out": out, "axis": files["axis"]}) for a in argv]
+                        "out": out, "axis": files["axis"], "twin": files["twin"]})
+            for a in argv]
     return run_cli(*args, *extra, "--json", "--quiet")
 
 

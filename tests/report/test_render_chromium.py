@@ -99,11 +99,13 @@ def _data(tmp: Path) -> dict:
                         "--null-directions", "200", "--shots", "2,10,40"], 3),
         "axes-project": (["axes", "project", f"{t}/flat.h5", "--axis", f"{t}/axis_regression.h5",
                           "--axis", f"{t}/axis_pca.h5", "--attribute", "year"], 3),
+        "compare": (["compare", f"{t}/stack.h5:/hidden", f"{t}/flat.h5", "--layer", "1", "-k", "5"],
+                    0),
     }
 
 
 PAGES = ["isotropy", "isotropy-sweep", "hubness", "depth", "norms", "infogain", "info", "transform",
-         "axes-score", "axes-project"]
+         "axes-score", "axes-project", "compare"]
 
 
 def _make_page(tmp: Path, name: str, args: list) -> Path:

@@ -1,0 +1,122 @@
+"""``geomkit compare`` against the reference code's values (tests/data/oracles/compare.json:
+platonic-rep AlignmentMetrics run unmodified) and against the N×N formulas.
+
+- linear CKA = platonic-rep ``cka`` without its +1e-6 (``value_no_eps``, raw float64 inputs; it
+  centres the kernels, i.e. the features); unbiased CKA = its ``unbiased_cka`` (raw inputs);
+- mutual k-NN, CKNNA and cycle k-NN on cosine neighbours = its values on L2-normalised inputs
+  (``l2_f64``: there its raw inner products are cosines);
+- the streamed CKAs equal the N×N kernel formulas to 1e-10; rotated and scaled copies give 1.
+"""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import ORACLES, run_cli, run_json, write_h5
+from geomkit import Space
+from geomkit.analysis.compare import compute_compare
+
+OTHERS = ["A_rot", "A_indep", "B_diffdim", "A_scaled"]
+KEYS = ["n", "cka_linear", "cka_unbiased", "cknna", "mutual_knn", "cycle_knn", "k",
+        "knn_jaccard_mean", "pairs", "unmatched", "d", "n_dropped", "n_dropped_zero"]
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return json.loads((ORACLES / "compare.json").read_text())["platonic_rep"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    with h5py.File(ORACLES / "compare_data.h5") as f:
+        return {name: f[name][:] for name in ["A"] + OTHERS}
+
+
+@pytest.mark.parametrize("other", OTHERS)
+def test_metrics_equal_the_reference(oracle, data, other):
+    r = compute_compare(Space.from_array(data["A"]), Space.from_array(data[other]), k=10,
+                        pairs="rows")
+    raw, l2 = oracle[f"A__{other}"]["raw_f64"], oracle[f"A__{other}"]["l2_f64"]
+    assert r.cka_linear == pytest.approx(raw["cka"]["value_no_eps"], abs=1e-10)
+    assert r.cka_unbiased == pytest.approx(raw["unbiased_cka"]["value_no_eps"], abs=1e-10)
+    assert r.cknna == pytest.approx(l2["cknna"]["value_no_eps"], abs=1e-10)
+    assert r.mutual_knn == pytest.approx(l2["mutual_knn"]["value"], abs=1e-6)
+    assert r.cycle_knn == pytest.approx(l2["cycle_knn"]["value"], abs=1e-6)
+
+
+def _kernel_formulas(x, y):
+    n = x.shape[0]
+    h = np.eye(n) - 1.0 / n
+    k, l = x @ x.T, y @ y.T
+
+    def biased(a, b):
+        return np.trace(a @ h @ b @ h)
+
+    def unbiased(a, b):
+        a, b = a.copy(), b.copy()
+        np.fill_diagonal(a, 0)
+        np.fill_diagonal(b, 0)
+        one = np.ones(n)
+        return ((a * b.T).sum() + a.sum() * b.sum() / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * one @ a @ b @ one) / (n * (n - 3))
+    return (biased(k, l) / np.sqrt(biased(k, k) * biased(l, l)),
+            unbiased(k, l) / np.sqrt(unbiased(k, k) * unbiased(l, l)))
+
+
+def test_streamed_cka_equals_the_kernel_formulas(rng):
+    x = rng.standard_normal((150, 7)) + 2.0
+    y = x @ rng.standard_normal((7, 11)) + rng.standard_normal((150, 11))
+    lin, unb = _kernel_formulas(x, y)
+    r = compute_compare(Space.from_array(x), Space.from_array(y), k=5, pairs="rows")
+    assert r.cka_linear == pytest.approx(lin, abs=1e-10)
+    assert r.cka_unbiased == pytest.approx(unb, abs=1e-10)
+    q, _ = np.linalg.qr(rng.standard_normal((7, 7)))
+    same = compute_compare(Space.from_array(x), Space.from_array(3.0 * x @ q), k=5, pairs="rows")
+    assert same.cka_linear == pytest.approx(1.0, abs=1e-12) and same.mutual_knn == 1.0
+
+
+def test_per_item_overlap_and_brute_force_knn(rng):
+    x = rng.standard_normal((80, 5))
+    y = x + 0.3 * rng.standard_normal((80, 5))
+    r = compute_compare(Space.from_array(x), Space.from_array(y), k=4, pairs="rows")
+
+    def knn(m):
+        u = m / np.linalg.norm(m, axis=1, keepdims=True)
+        s = u @ u.T
+        np.fill_diagonal(s, -np.inf)
+        return np.argsort(-s, axis=1, kind="stable")[:, :4]
+    nx, ny = knn(x), knn(y)
+    shared = np.array([len(set(a) & set(b)) for a, b in zip(nx, ny)])
+    np.testing.assert_array_equal(r.shared, shared)
+    np.testing.assert_allclose(r.jaccard, shared / (8 - shared))
+    assert r.mutual_knn == pytest.approx(shared.mean() / 4)
+
+
+def test_pairing_by_ids_counts_the_unmatched(tmp_path, rng):
+    x = rng.standard_normal((50, 4))
+    ids = np.array([f"i{j}" for j in range(50)])
+    perm = rng.permutation(50)[:40]  # B holds 40 of the items, shuffled, plus 5 others
+    y = np.vstack([2 * x[perm], rng.standard_normal((5, 4))])
+    ids_b = np.r_[ids[perm], [f"other{j}" for j in range(5)]]
+    a = write_h5(tmp_path / "a.h5", x, ids=ids, texts=[f"t{j}" for j in range(50)])
+    b = write_h5(tmp_path / "b.h5", y, ids=ids_b)
+    out = run_json("compare", a, b, "-k", "3")
+    assert list(out) == KEYS
+    assert out["n"] == 40 and out["pairs"] == "ids" and out["unmatched"] == {"a": 10, "b": 5}
+    assert out["cka_linear"] == pytest.approx(1.0, abs=1e-12) and out["mutual_knn"] == 1.0
+    proc = run_cli("compare", a, b, "--pairs", "rows")
+    assert proc.returncode == 3 and "same number" in proc.stderr
+
+
+def test_layer_sweep_of_a_against_b(tmp_path, rng):
+    x = rng.standard_normal((60, 6))
+    stack = np.stack([rng.standard_normal((60, 6)), x @ np.linalg.qr(rng.standard_normal((6, 6)))[0]], 1)
+    a = write_h5(tmp_path / "s.h5", stack, dataset="h")
+    b = write_h5(tmp_path / "b.h5", x)
+    out = run_json("compare", f"{a}:/h", b, "--layer", "all", "-k", "5")
+    ckas = [layer["cka_linear"] for layer in out["layers"]]
+    assert ckas[1] == pytest.approx(1.0, abs=1e-10) and ckas[0] < 0.5
