@@ -47,29 +47,6 @@ def run_cli_subprocess(*args, input_text=None, check_code=None, env=None):
     return proc
 
 
-class _ConsoleScript:
-    """``geomkit.cli.main:main`` (the console script: click's parsing errors become the one-line
-    message, exit codes are set) in the shape click's CliRunner invokes; the signal handlers it
-    installs are restored afterwards."""
-
-    name = "geomkit"
-
-    def main(self, args=(), prog_name=None, **extra):
-        import signal
-
-        from geomkit.cli.main import main
-
-        saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        old_argv = sys.argv
-        sys.argv = ["geomkit", *args]
-        try:
-            main()
-        finally:
-            sys.argv = old_argv
-            for s, handler in saved.items():
-                signal.signal(s, handler)
-
-
 def run_cli(*args, input_text=None, check_code=None, env=None):
     """Run ``geomkit ARGS`` in this process through click's CliRunner (the same entry point as
     the console script, stdout and stderr apart); returns an object with ``returncode``,
@@ -78,18 +55,15 @@ def run_cli(*args, input_text=None, check_code=None, env=None):
     subprocess (:func:`run_cli_subprocess`)."""
     if env is not None or input_text is not None:
         return run_cli_subprocess(*args, input_text=input_text, check_code=check_code, env=env)
-    import traceback
+    hardening = str(Path(__file__).parent / "hardening")
+    if hardening not in sys.path:
+        sys.path.insert(0, hardening)
+    from badfiles import invoke  # the console script's main() through CliRunner
 
-    from click.testing import CliRunner
-
-    result = CliRunner().invoke(_ConsoleScript(), [str(a) for a in args], catch_exceptions=True)
-    stderr = result.stderr
-    code = result.exit_code
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        stderr += "Traceback (most recent call last):\n" + "".join(
-            traceback.format_exception(*result.exc_info))
-        code = 1
-    proc = subprocess.CompletedProcess(["geomkit", *map(str, args)], code, result.stdout, stderr)
+    code, out, err, tb = invoke(args)
+    if tb:  # an uncaught exception: exit 1 with its traceback, as in a real process
+        code, err = 1, err + tb
+    proc = subprocess.CompletedProcess(["geomkit", *map(str, args)], code, out, err)
     if check_code is not None:
         assert proc.returncode == check_code, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     return proc

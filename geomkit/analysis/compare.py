@@ -97,9 +97,9 @@ class PairedCKA:
         return float((cxy ** 2).sum() / np.sqrt((cxx ** 2).sum() * (cyy ** 2).sum()))
 
 
-def unbiased_cka(x_blocks, y_blocks_factory, acc: PairedCKA) -> float:
-    """CKA of Song's unbiased HSIC from the accumulated sums and one more pass of paired blocks
-    for Σᵢ (K̃1)ᵢ(L̃1)ᵢ (needs Σx, Σy)."""
+def unbiased_cka(x: np.ndarray, y: np.ndarray, acc: PairedCKA, step: int = 8192) -> float:
+    """CKA of Song's unbiased HSIC from the accumulated sums and one more pass of paired row
+    blocks for Σᵢ (K̃1)ᵢ(L̃1)ᵢ (needs Σx, Σy)."""
     n = acc.n
     if n < 4:
         return float("nan")
@@ -109,11 +109,11 @@ def unbiased_cka(x_blocks, y_blocks_factory, acc: PairedCKA) -> float:
     tr_kk = (acc.xx ** 2).sum() - acc.sq_x
     tr_ll = (acc.yy ** 2).sum() - acc.sq_y
     kl_row = kk_row = ll_row = 0.0
-    for x, y in zip(x_blocks(), y_blocks_factory()):
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        k1 = x @ acc.sx - np.einsum("ij,ij->i", x, x)   # (K̃1)ᵢ
-        l1 = y @ acc.sy - np.einsum("ij,ij->i", y, y)
+    for s in range(0, n, step):
+        xb = np.asarray(x[s:s + step], dtype=np.float64)
+        yb = np.asarray(y[s:s + step], dtype=np.float64)
+        k1 = xb @ acc.sx - np.einsum("ij,ij->i", xb, xb)   # (K̃1)ᵢ
+        l1 = yb @ acc.sy - np.einsum("ij,ij->i", yb, yb)
         kl_row += float(k1 @ l1)
         kk_row += float(k1 @ k1)
         ll_row += float(l1 @ l1)
@@ -257,8 +257,7 @@ def compute_compare(a, b, *, k: int = 10, pairs: str = "auto",
     step = 8192
     for s in range(0, n, step):
         acc.add(x[s:s + step], y[s:s + step])
-    ub = unbiased_cka(lambda: (x[s:s + step] for s in range(0, n, step)),
-                      lambda: (y[s:s + step] for s in range(0, n, step)), acc)
+    ub = unbiased_cka(x, y, acc, step)
     ux, uy = unit_rows(x), unit_rows(y)
     nx = exact_knn(ux, k, metric="cosine").indices
     ny = exact_knn(uy, k, metric="cosine").indices

@@ -928,10 +928,6 @@ class ArraySource(EmbeddingSource):
     def _reopen(self) -> None:
         self._dset = _MemoryDataset(self._array)
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        return state
-
     def close(self) -> None:
         pass
 
