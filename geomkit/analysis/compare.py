@@ -16,6 +16,13 @@ row order. Dimensions may differ.
 - ``cknna`` — CKA restricted to each item's k nearest neighbours in both spaces (the reference's
   default: mask = k-NN in X and in Y, row-wise; unbiased HSIC of the masked cosine kernels).
 - ``cycle_knn`` — share of items i that are among the X-neighbours of some Y-neighbour of i.
+- ``lcs_knn`` — mean over items of the longest common subsequence of the two *ordered* k-NN
+  lists (the reference's value: not divided by k, range 0..k); ``edit_distance_knn`` — 1 − mean
+  Levenshtein distance between the ordered lists / k. Both order-sensitive.
+- ``similarity_spearman`` — representational similarity analysis (Kriegeskorte et al. 2008): the
+  Spearman correlation between the two spaces' pairwise cosine similarities over the pairs of a
+  seeded sample of ``rsa_sample`` items (all items when fewer).
+- the covariance spectra of both spaces (from the same d×d products), for the figures.
 """
 
 from __future__ import annotations
@@ -24,37 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from geomkit.errors import InputError, UsageError
+from geomkit.engine.pairs import pair_rows, paired_blocks, read_paired
+from geomkit.errors import UsageError
 from geomkit.report.result import Result
 from geomkit.space import as_space
-
-
-# ----------------------------------------------------------------------------- pairing
-def pair_rows(a, b, pairs: str = "auto"):
-    """``(rows of A, rows of B, unmatched A, unmatched B, how)``: paired original rows."""
-    ids_a, ids_b = a.metadata.ids, b.metadata.ids
-    if pairs == "auto":
-        pairs = "ids" if ids_a is not None and ids_b is not None else "rows"
-    ra, rb = a.rows, b.rows
-    if pairs == "rows":
-        if ra.size != rb.size:
-            raise InputError(f"{a.label} has {ra.size} rows and {b.label} {rb.size}; pairing by "
-                             f"row order needs the same number (pair by ids instead).")
-        return ra, rb, 0, 0, "rows"
-    if ids_a is None or ids_b is None:
-        raise UsageError("pairing by ids needs an ids dataset in both inputs.")
-    pos_b = {str(v): int(r) for r, v in zip(rb, ids_b[rb])}
-    keep_a, keep_b = [], []
-    for r in ra:
-        j = pos_b.get(str(ids_a[r]))
-        if j is not None:
-            keep_a.append(int(r))
-            keep_b.append(j)
-    if len(keep_a) < 3:
-        raise InputError(f"{a.label} and {b.label} share {len(keep_a)} ids; at least 3 paired "
-                         f"items are needed.")
-    return (np.asarray(keep_a), np.asarray(keep_b), int(ra.size - len(keep_a)),
-            int(rb.size - len(keep_a)), "ids")
 
 
 # ----------------------------------------------------------------------------- CKA, streamed
@@ -87,6 +67,15 @@ class PairedCKA:
         self.sq_x += float(nx @ nx)
         self.sq_y += float(ny @ ny)
 
+    def spectra(self) -> tuple[np.ndarray, np.ndarray]:
+        """Covariance eigenvalues (ddof = 1, descending) of X and of Y."""
+        n = self.n
+        out = []
+        for gram, total in ((self.xx, self.sx), (self.yy, self.sy)):
+            cov = (gram - np.outer(total, total) / n) / max(n - 1, 1)
+            out.append(np.clip(np.linalg.eigvalsh(cov)[::-1], 0.0, None))
+        return out[0], out[1]
+
     def linear(self) -> float:
         """Gretton's CKA with centred features (d×d products only)."""
         n = self.n
@@ -97,9 +86,10 @@ class PairedCKA:
         return float((cxy ** 2).sum() / np.sqrt((cxx ** 2).sum() * (cyy ** 2).sum()))
 
 
-def unbiased_cka(x: np.ndarray, y: np.ndarray, acc: PairedCKA, step: int = 8192) -> float:
-    """CKA of Song's unbiased HSIC from the accumulated sums and one more pass of paired row
-    blocks for Σᵢ (K̃1)ᵢ(L̃1)ᵢ (needs Σx, Σy)."""
+def unbiased_cka(acc: PairedCKA, blocks) -> float:
+    """CKA of Song's unbiased HSIC from the accumulated sums and one more pass over ``blocks``
+    (an iterable of paired ``(x, y)`` row blocks, the same rows as ``acc``'s) for
+    Σᵢ (K̃1)ᵢ(L̃1)ᵢ (needs Σx, Σy)."""
     n = acc.n
     if n < 4:
         return float("nan")
@@ -109,9 +99,9 @@ def unbiased_cka(x: np.ndarray, y: np.ndarray, acc: PairedCKA, step: int = 8192)
     tr_kk = (acc.xx ** 2).sum() - acc.sq_x
     tr_ll = (acc.yy ** 2).sum() - acc.sq_y
     kl_row = kk_row = ll_row = 0.0
-    for s in range(0, n, step):
-        xb = np.asarray(x[s:s + step], dtype=np.float64)
-        yb = np.asarray(y[s:s + step], dtype=np.float64)
+    for xb, yb in blocks:
+        xb = np.asarray(xb, dtype=np.float64)
+        yb = np.asarray(yb, dtype=np.float64)
         k1 = xb @ acc.sx - np.einsum("ij,ij->i", xb, xb)   # (K̃1)ᵢ
         l1 = yb @ acc.sy - np.einsum("ij,ij->i", yb, yb)
         kl_row += float(k1 @ l1)
@@ -166,6 +156,32 @@ def knn_overlap(nx: np.ndarray, ny: np.ndarray):
     return inter, inter / (2 * k - inter)
 
 
+def lcs_lengths(nx: np.ndarray, ny: np.ndarray) -> np.ndarray:
+    """Per item: the length of the longest common subsequence of its two ordered k-NN lists
+    (dynamic programming over the k × k table, vectorised over the items)."""
+    n, k = nx.shape
+    dp = np.zeros((k + 1, k + 1, n), dtype=np.int64)
+    for i in range(1, k + 1):
+        for j in range(1, k + 1):
+            dp[i, j] = np.where(nx[:, i - 1] == ny[:, j - 1], dp[i - 1, j - 1] + 1,
+                                np.maximum(dp[i - 1, j], dp[i, j - 1]))
+    return dp[k, k]
+
+
+def edit_distances(nx: np.ndarray, ny: np.ndarray) -> np.ndarray:
+    """Per item: the Levenshtein distance between its two ordered k-NN lists (insertions,
+    deletions and substitutions of whole neighbours), vectorised over the items."""
+    n, k = nx.shape
+    dp = np.zeros((k + 1, k + 1, n), dtype=np.int64)
+    dp[:, 0] = np.arange(k + 1)[:, None]
+    dp[0, :] = np.arange(k + 1)[:, None]
+    for i in range(1, k + 1):
+        for j in range(1, k + 1):
+            sub = dp[i - 1, j - 1] + (nx[:, i - 1] != ny[:, j - 1])
+            dp[i, j] = np.minimum(sub, np.minimum(dp[i - 1, j], dp[i, j - 1]) + 1)
+    return dp[k, k]
+
+
 def cycle_knn(nx: np.ndarray, ny: np.ndarray) -> float:
     """Share of items i found among the X-neighbours of at least one Y-neighbour of i."""
     n = nx.shape[0]
@@ -173,9 +189,25 @@ def cycle_knn(nx: np.ndarray, ny: np.ndarray) -> float:
     return float(hits.mean())
 
 
+def similarity_spearman(ux: np.ndarray, uy: np.ndarray, sample: int, seed: int) -> tuple[float, int]:
+    """Spearman correlation of the pairwise cosines of the same items in two spaces (unit rows),
+    over the item pairs of a seeded sample of ``sample`` items: ``(rho, items used)``."""
+    from scipy.stats import spearmanr
+
+    n = ux.shape[0]
+    pick = np.arange(n) if n <= sample else np.sort(
+        np.random.default_rng(seed).choice(n, sample, replace=False))
+    iu = np.triu_indices(pick.size, 1)
+    sx = (ux[pick] @ ux[pick].T)[iu]
+    sy = (uy[pick] @ uy[pick].T)[iu]
+    if np.ptp(sx) == 0 or np.ptp(sy) == 0:
+        return float("nan"), int(pick.size)
+    return float(spearmanr(sx, sy).statistic), int(pick.size)
+
+
 # ----------------------------------------------------------------------------- result
-KEYS = ("n", "cka_linear", "cka_unbiased", "cknna", "mutual_knn", "cycle_knn", "k",
-        "knn_jaccard_mean")
+KEYS = ("n", "cka_linear", "cka_unbiased", "cknna", "mutual_knn", "cycle_knn",
+        "similarity_spearman", "k", "knn_jaccard_mean")
 
 
 @dataclass(frozen=True)
@@ -186,8 +218,14 @@ class CompareResult(Result):
     cknna: float
     mutual_knn: float
     cycle_knn: float
+    similarity_spearman: float
+    lcs_knn: float
+    edit_distance_knn: float
     k: int
     knn_jaccard_mean: float
+    rsa_sample: int = 0
+    knn_items: int = 0
+    anchors: dict | None = None
     pairs: str = "rows"
     unmatched: dict = field(default_factory=dict)
     d: dict = field(default_factory=dict)
@@ -198,6 +236,8 @@ class CompareResult(Result):
     ids: np.ndarray = field(repr=False, default=None)
     texts: np.ndarray = field(repr=False, default=None)
     labels: tuple = ("", "")
+    spectrum_a: np.ndarray = field(repr=False, default=None)
+    spectrum_b: np.ndarray = field(repr=False, default=None)
     n_dropped: int = 0
     n_dropped_zero: int = 0
     command: str = "compare"
@@ -208,7 +248,11 @@ class CompareResult(Result):
 
     def to_dict(self):
         out = {k: getattr(self, k) for k in KEYS}
-        out.update({"pairs": self.pairs, "unmatched": self.unmatched, "d": self.d,
+        out.update({"lcs_knn": self.lcs_knn, "edit_distance_knn": self.edit_distance_knn,
+                    "rsa_sample": self.rsa_sample, "knn_items": self.knn_items,
+                    "anchors": self.anchors,
+                    "pairs": self.pairs,
+                    "unmatched": self.unmatched, "d": self.d,
                     "n_dropped": self.n_dropped, "n_dropped_zero": self.n_dropped_zero})
         return out
 
@@ -223,52 +267,68 @@ class CompareResult(Result):
 
 
 # ----------------------------------------------------------------------------- computation
-def compute_compare(a, b, *, k: int = 10, pairs: str = "auto",
-                    max_bytes: int = 8 * 2**30) -> CompareResult:
-    """How alike spaces ``a`` and ``b`` are on their paired items (see the module docstring)."""
+def compute_compare(a, b, *, k: int = 10, pairs: str = "auto", rsa_sample: int = 2000,
+                    seed: int = 0, knn_items: int = 20000, block_rows: int = 8192,
+                    anchors: int | None = None, anchor_ids: list | None = None
+                    ) -> CompareResult:
+    """How alike spaces ``a`` and ``b`` are on their paired items (see the module docstring).
+
+    Both CKAs and the spectra use every pair, streamed in paired row blocks (two passes; no N×N
+    kernel, memory O(d²) — dumps larger than RAM work). The k-NN metrics, the RSA and the per-item
+    overlaps need the rows in memory: they use every pair up to ``knn_items`` pairs, a seeded
+    sample of ``knn_items`` pairs beyond (reported as ``knn_items``: neighbours are then found
+    among the sampled items).
+
+    ``anchors`` (a seeded choice of that many paired items) or ``anchor_ids``: relative
+    representations over those parallel anchors, and how well they agree across the spaces
+    (:func:`geomkit.analysis.translate.anchor_agreement`, on the other paired items)."""
     from geomkit.engine.knn import exact_knn
     from geomkit.engine.rows import unit_rows
 
     a, b = as_space(a), as_space(b)
-    if pairs not in ("auto", "ids", "rows"):
-        raise UsageError(f"pairs '{pairs}' is not one of auto, ids, rows.")
-    ra, rb, miss_a, miss_b, how = pair_rows(a, b, pairs)
-    n = ra.size
-    if not 1 <= k < n:
-        raise UsageError(f"k = {k} must be between 1 and the {n - 1} other paired items.")
-    for space, rows in ((a, ra), (b, rb)):
-        need = rows.size * space.d * 8
-        if need > max_bytes:
-            raise UsageError(f"{space.label}: the {rows.size} x {space.d} paired rows need "
-                             f"{need / 2**30:.1f} GiB in memory for the k-NN metrics; use {{sample}}.")
-    order_b = np.argsort(rb, kind="stable")
-    x = np.asarray(a.read_rows(ra), dtype=np.float64)
-    yb = np.asarray(b.read_rows(rb[order_b]), dtype=np.float64)
-    y = np.empty_like(yb)
-    y[order_b] = yb
-    for space, m, rows in ((a, x, ra), (b, y, rb)):
-        bad = ~np.isfinite(m).all(1)
-        if bad.any():
-            raise space.source._nonfinite_error(rows[bad])
-        zero = ~(m != 0).any(1)
-        if zero.any():
-            raise space.source._zero_error(rows[zero])
-    acc = PairedCKA(x.shape[1], y.shape[1])
-    step = 8192
-    for s in range(0, n, step):
-        acc.add(x[s:s + step], y[s:s + step])
-    ub = unbiased_cka(x, y, acc, step)
+    paired = pair_rows(a, b, pairs)
+    n = paired.n
+    sub = paired if n <= knn_items else paired.take(
+        np.random.default_rng(seed).choice(n, knn_items, replace=False))
+    if not 1 <= k < sub.n:
+        raise UsageError(f"k = {k} must be between 1 and the {sub.n - 1} other paired items.")
+    x = np.asarray(read_paired(a, sub.a, nonzero=True), dtype=np.float64)
+    y = np.asarray(read_paired(b, sub.b, nonzero=True), dtype=np.float64)
+
+    def blocks():
+        if sub is paired:
+            return ((x[s:s + block_rows], y[s:s + block_rows]) for s in range(0, n, block_rows))
+        return paired_blocks(a, b, paired, block_rows=block_rows, nonzero=True)
+
+    acc = PairedCKA(a.d, b.d)
+    for xb, yb in blocks():
+        acc.add(xb, yb)
+    ub = unbiased_cka(acc, blocks())
     ux, uy = unit_rows(x), unit_rows(y)
     nx = exact_knn(ux, k, metric="cosine").indices
     ny = exact_knn(uy, k, metric="cosine").indices
     shared, jac = knn_overlap(nx, ny)
+    rho, used = similarity_spearman(ux, uy, rsa_sample, seed)
+    spec_a, spec_b = acc.spectra()
     meta = a.metadata
+    relative = None
+    if anchors is not None or anchor_ids is not None:
+        from geomkit.analysis.translate import anchor_agreement, choose_anchors
+
+        pos = choose_anchors(sub.n, anchors, seed, anchor_ids=anchor_ids, where=a.label,
+                             ids=None if meta.ids is None else meta.ids[sub.a])
+        rest = np.setdiff1d(np.arange(sub.n), pos)
+        relative = anchor_agreement(ux[rest], uy[rest], ux[pos], uy[pos])
     return CompareResult(
         n=int(n), cka_linear=acc.linear(), cka_unbiased=ub, cknna=cknna(ux, uy, nx, ny),
-        mutual_knn=float(shared.mean() / k), cycle_knn=cycle_knn(nx, ny), k=k,
-        knn_jaccard_mean=float(jac.mean()), pairs=how,
-        unmatched={"a": miss_a, "b": miss_b}, d={"a": int(x.shape[1]), "b": int(y.shape[1])},
-        rows_a=ra, rows_b=rb, jaccard=jac, shared=shared,
-        ids=None if meta.ids is None else meta.ids[ra],
-        texts=None if meta.texts is None else meta.texts[ra], labels=(a.label, b.label),
+        mutual_knn=float(shared.mean() / k), cycle_knn=cycle_knn(nx, ny),
+        similarity_spearman=rho, rsa_sample=used, k=k, knn_items=int(sub.n),
+        lcs_knn=float(lcs_lengths(nx, ny).mean()),
+        edit_distance_knn=float(1.0 - edit_distances(nx, ny).mean() / k),
+        knn_jaccard_mean=float(jac.mean()), pairs=paired.how,
+        unmatched=paired.unmatched(), d={"a": int(a.d), "b": int(b.d)},
+        rows_a=sub.a, rows_b=sub.b, jaccard=jac, shared=shared,
+        ids=None if meta.ids is None else meta.ids[sub.a],
+        texts=None if meta.texts is None else meta.texts[sub.a], labels=(a.label, b.label),
+        spectrum_a=spec_a, spectrum_b=spec_b, anchors=relative,
         n_dropped=a.n_dropped + b.n_dropped, n_dropped_zero=a.n_dropped_zero + b.n_dropped_zero)

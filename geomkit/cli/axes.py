@@ -6,7 +6,7 @@ from geomkit.analysis.axes import (DEFAULT_SHOTS, METHODS, NULL_DIRECTIONS, comp
                                    compute_projection, compute_rankability, read_attribute,
                                    read_axis, write_axis)
 from geomkit.cli.options import input_options, output_options
-from geomkit.errors import InputError, UsageError
+from geomkit.errors import UsageError
 from geomkit.report.progress import log
 
 ATTRIBUTE_HELP = ("Numeric attribute: a dataset next to the embeddings (year, or /meta/year), or "
@@ -29,15 +29,10 @@ def _rows_of(space, ids_text: str | None, what: str):
     """Original rows of the items named by ``--low``/``--high`` (ids, comma-separated)."""
     if ids_text is None:
         return None
+    from geomkit.engine.pairs import positions_of_ids
+
     wanted = [s.strip() for s in ids_text.split(",") if s.strip()]
-    ids = space.metadata.ids
-    if ids is None:
-        raise InputError(f"{space.label}: has no ids to find the {what} items by.")
-    lookup = {str(v): i for i, v in enumerate(ids)}
-    missing = [w for w in wanted if w not in lookup]
-    if missing:
-        raise InputError(f"{space.label}: no item with id {missing[0]!r} for {what}.")
-    return sorted(lookup[w] for w in wanted)
+    return sorted(positions_of_ids(space.metadata.ids, wanted, space.label, f"{what} items"))
 
 
 @click.group("axes")

@@ -3,7 +3,7 @@
 import click
 
 from geomkit.analysis.compare import compute_compare
-from geomkit.cli.options import input_options, output_options
+from geomkit.cli.options import anchor_options, input_options, output_options
 
 
 @click.command("compare")
@@ -13,16 +13,25 @@ from geomkit.cli.options import input_options, output_options
               help="Neighbourhood size of the k-NN metrics.")
 @click.option("--pairs", type=click.Choice(["auto", "ids", "rows"]), default="auto",
               show_default=True, help="Pair items by ids (auto: when both have ids) or row order.")
+@click.option("--rsa-sample", type=click.IntRange(min=3), default=2000, show_default=True,
+              metavar="N", help="Items (a seeded sample, --seed) whose pairwise similarities "
+                                "are correlated for similarity_spearman.")
+@click.option("--knn-items", type=click.IntRange(min=3), default=20000, show_default=True,
+              metavar="N", help="The k-NN metrics, RSA and per-item overlaps use every pair up "
+                                "to N, a seeded sample of N pairs beyond (CKA always uses all).")
+@anchor_options
 @input_options(metadata=("ids", "texts"))
 @output_options
-def command(a, b, k, pairs, inputs, output):
+def command(a, b, k, pairs, rsa_sample, knn_items, anchors, anchor_ids, inputs, output):
     """Compare spaces A and B on their paired items: linear and unbiased CKA, CKNNA, mutual and
-    cycle k-NN, and per item the k-NN overlap. A sweep (--layer all) applies to A against a
+    cycle k-NN, the Spearman correlation of pairwise similarities, and per item the k-NN
+    overlap. A sweep (--layer all) applies to A against a
     fixed B."""
     import dataclasses
 
     fixed = dataclasses.replace(inputs, layer=None, dims=None)  # B is one view: the sweep is A's
     with inputs.open(a) as space_a, fixed.open(b) as space_b:
-        result = inputs.run(space_a, lambda view: compute_compare(view, space_b, k=k,
-                                                                  pairs=pairs))
+        result = inputs.run(space_a, lambda view: compute_compare(
+            view, space_b, k=k, pairs=pairs, rsa_sample=rsa_sample, seed=inputs.seed,
+            knn_items=knn_items, anchors=anchors, anchor_ids=anchor_ids))
     output.emit(result, source_label=f"{a} vs {b}")

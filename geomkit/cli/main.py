@@ -24,6 +24,9 @@ COMMANDS = {
     "infogain": "infogain",
     "axes": "axes",
     "compare": "compare",
+    "translate": "translate",
+    "report": "report",
+    "check": "check",
 }
 
 

@@ -250,3 +250,24 @@ def output_options(fn=None, *, per_item: bool = True, outputs: tuple = ()):
         if option is not None:
             wrapper = option(wrapper)
     return wrapper
+
+
+def anchor_options(fn):
+    """--anchors N / --anchor-ids FILE (compare, translate fit): relative representations over
+    parallel anchors; passes ``anchors`` (int or None) and ``anchor_ids`` (list or None)."""
+    @functools.wraps(fn)
+    def wrapper(*args, anchors=None, anchor_ids=None, **kwargs):
+        from geomkit.analysis.translate import read_anchor_ids
+
+        if anchors is not None and anchor_ids is not None:
+            raise UsageError("give --anchors N or --anchor-ids FILE, not both.")
+        return fn(*args, anchors=anchors,
+                  anchor_ids=read_anchor_ids(anchor_ids) if anchor_ids else None, **kwargs)
+
+    wrapper = click.option("--anchor-ids", type=click.Path(dir_okay=False, exists=True),
+                           metavar="FILE",
+                           help="The anchors by id, one per line (instead of --anchors N).")(wrapper)
+    return click.option("--anchors", type=click.IntRange(min=1), metavar="N",
+                        help="Relative representations over N parallel anchors (a seeded "
+                             "choice of paired items, --seed): how well they agree across the "
+                             "spaces.")(wrapper)

@@ -1,4 +1,4 @@
-"""Exact and approximate k nearest neighbours, blockwise (shared by hubness, depth, axes, translate).
+"""Exact and approximate k nearest neighbours, blockwise (shared by hubness, depth, axes, compare).
 
 Exact search: the N×d matrix is held once in memory; queries are processed in row blocks, each block
 against all rows with one BLAS product (float32 for float16/32 dumps, float64 for float64 dumps), so
@@ -330,3 +330,4 @@ def _recall(x, sample, found, k, metric) -> float:
         true, _ = topk_rows(dist, k)
         hits += sum(len(set(t) & set(f)) for t, f in zip(true, found[s:s + 256]))
     return hits / (sample.size * k)
+

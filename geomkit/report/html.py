@@ -51,10 +51,10 @@ def _wrap(table: str) -> str:
     return f'<div class="table-wrap">{table}</div>'
 
 
-def render_html(result: Result, *, source_label: str = "") -> str:
+def result_parts(result: Result, *, level: int = 2) -> tuple[list[str], int]:
+    """The HTML of a result's body — reading, summary table, figures, tables — and how many
+    figures it drew (``level``: the heading level of its sub-sections)."""
     import pandas as pd
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
 
     data = jsonable(result.to_dict())
     # lists of objects and objects nested two deep (per-method measures) are shown as tables
@@ -62,26 +62,46 @@ def render_html(result: Result, *, source_label: str = "") -> str:
             if not (isinstance(v, list) and v and isinstance(v[0], dict)) and k.count(".") < 2}
     summary = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v if not isinstance(v, list) else str(v))}</tr>"
                       for k, v in flat.items())
-    parts = [f"<h1>{html.escape(result.title or result.command)}</h1>",
-             f'<p class="meta">{html.escape(source_label)} · geomkit {html.escape(__version__)}</p>']
+    h = f"h{level}"
+    parts = []
     notes = result.notes()
     if notes:
-        parts.append('<h2>Reading</h2><ul class="notes">'
+        parts.append(f'<{h}>Reading</{h}><ul class="notes">'
                      + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
-    parts.append(f"<h2>Summary</h2>{_wrap(f'<table>{summary}</table>')}")
+    parts.append(f"<{h}>Summary</{h}>{_wrap(f'<table>{summary}</table>')}")
     figures = build_figures(result)
     for fig in figures:
         # to_html escapes "</" inside the JSON it embeds, so texts cannot close the script tag
-        parts.append(pio.to_html(fig, include_plotlyjs=False, full_html=False,
-                                 config={"displaylogo": False}))
+        parts.append(figure_html(fig))
     for title, table in result.tables():
         frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
-        parts.append(f"<h2>{html.escape(title)}</h2>{frame_html(frame)}")
-    title = html.escape(f"geomkit {result.command}: {source_label}")
-    # plotly.js (~4.8 MB) only on pages that draw something
-    script = f'<script type="text/javascript">{get_plotlyjs()}</script>' if figures else ""
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
-            f"<style>{_STYLE}</style>{script}</head><body>{''.join(parts)}</body></html>")
+        parts.append(f"<{h}>{html.escape(title)}</{h}>{frame_html(frame)}")
+    return parts, len(figures)
+
+
+def figure_html(fig) -> str:
+    """One plotly figure as a div (plotly.js itself is inlined once per page, by :func:`page`)."""
+    import plotly.io as pio
+
+    return pio.to_html(fig, include_plotlyjs=False, full_html=False,
+                       config={"displaylogo": False})
+
+
+def page(title: str, body: list[str], *, plotly: bool, style: str = "") -> str:
+    """A whole self-contained page; plotly.js (~4.8 MB) inlined once, only when it draws."""
+    from plotly.offline import get_plotlyjs
+
+    script = f'<script type="text/javascript">{get_plotlyjs()}</script>' if plotly else ""
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_STYLE}{style}</style>{script}</head>"
+            f"<body>{''.join(body)}</body></html>")
+
+
+def render_html(result: Result, *, source_label: str = "") -> str:
+    parts = [f"<h1>{html.escape(result.title or result.command)}</h1>",
+             f'<p class="meta">{html.escape(source_label)} · geomkit {html.escape(__version__)}</p>']
+    body, n_figures = result_parts(result)
+    return page(f"geomkit {result.command}: {source_label}", parts + body, plotly=n_figures > 0)
 
 
 def write_html(path: str, result: Result, *, source_label: str = "") -> None:

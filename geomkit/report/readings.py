@@ -11,7 +11,7 @@ import importlib
 from typing import Callable
 
 READING_MODULES = ("isotropy", "hubness", "depth", "norms", "infogain", "transform", "info",
-                   "axes", "compare")
+                   "axes", "compare", "translate", "check")
 _REGISTRY: dict[str, dict[type, Callable]] = {"tables": {}, "notes": {}, "summary_rows": {}}
 _loaded = False
 
@@ -50,3 +50,17 @@ def reading(kind: str, result):
         if fn is not None:
             return fn
     return None
+
+
+def paired_items_frame(order, rows_a, rows_b, *, ids=None, texts=None, **columns):
+    """The table of chosen paired items (compare, translate): row in A, id, row in B, the given
+    per-item columns, text."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"row": rows_a[order], "row_b": rows_b[order],
+                          **{name: values[order] for name, values in columns.items()}})
+    if ids is not None:
+        frame.insert(1, "id", ids[order])
+    if texts is not None:
+        frame["text"] = texts[order]
+    return frame

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from geomkit.analysis.compare import KEYS, CompareResult
-from geomkit.report.readings import notes_for, summary_for, tables_for
+from geomkit.report.readings import notes_for, paired_items_frame, summary_for, tables_for
 from geomkit.report.result import dropped_notes
 
 
@@ -16,16 +16,10 @@ def compare_summary(r: CompareResult) -> list[dict]:
 
 @tables_for(CompareResult)
 def compare_tables(r: CompareResult):
-    import pandas as pd
-
     order = np.argsort(r.jaccard, kind="stable")[:10]
-    frame = pd.DataFrame({"row": r.rows_a[order], "row_b": r.rows_b[order],
-                          "knn_shared": r.shared[order], "knn_jaccard": r.jaccard[order]})
-    if r.ids is not None:
-        frame.insert(1, "id", r.ids[order])
-    if r.texts is not None:
-        frame["text"] = r.texts[order]
-    return [("items whose neighbourhoods differ most", frame)]
+    return [("items whose neighbourhoods differ most",
+             paired_items_frame(order, r.rows_a, r.rows_b, ids=r.ids, texts=r.texts,
+                                knn_shared=r.shared, knn_jaccard=r.jaccard))]
 
 
 @notes_for(CompareResult)
@@ -34,9 +28,21 @@ def compare_notes(r: CompareResult) -> list[str]:
     notes.append(f"{r.n} items paired by {r.pairs}"
                  + (f" ({r.unmatched['a']} of A and {r.unmatched['b']} of B without a partner)"
                     if r.unmatched.get("a") or r.unmatched.get("b") else "") + ".")
+    if r.knn_items < r.n:
+        notes.append(f"CKA and the spectra use all {r.n} pairs; the k-NN metrics, the RSA and the "
+                     f"per-item overlaps a seeded sample of {r.knn_items} (neighbours found among "
+                     f"the sampled items; --knn-items).")
     notes.append(f"linear CKA {r.cka_linear:.3f} (1 for spaces equal up to rotation and scale, "
                  f"≈ 0 for unrelated ones); unbiased CKA {r.cka_unbiased:.3f}; CKNNA "
                  f"{r.cknna:.3f} (CKA on each item's {r.k} nearest neighbours only).")
     notes.append(f"on average {100 * r.mutual_knn:.0f}% of an item's {r.k} nearest neighbours are "
-                 f"the same in both spaces (chance: {100 * r.k / max(r.n - 1, 1):.1f}%).")
+                 f"the same in both spaces (chance: {100 * r.k / max(r.knn_items - 1, 1):.1f}%); "
+                 f"pairwise similarities correlate with Spearman ρ = {r.similarity_spearman:.3f} "
+                 f"({r.rsa_sample} items).")
+    if r.anchors:
+        an = r.anchors
+        notes.append(f"relative representations over {an['anchors']} parallel anchors agree with "
+                     f"mean cosine {an['mean_cosine']:.3f}; an item's own partner is the best "
+                     f"match for {100 * an['top1']:.1f}% of {an['items']} items (mean rank "
+                     f"{an['mean_rank']:.1f}, random {an['random_rank']:.1f}).")
     return notes

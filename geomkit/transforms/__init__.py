@@ -7,6 +7,8 @@
   below the numerical floor λ_max · d · ε (ε of the dtype the products were formed in: float32
   for float16/32 dumps) are noise, and at most N − 1 directions exist once centred: these are
   dropped, never scaled up (the output reports ``dropped_directions`` and the floor).
+- ``linear``: x W + b with a stored matrix and bias (a ``geomkit translate`` map; never fitted
+  here).
 - ``abtt``: all-but-the-top (Mu, Bhat & Viswanath 2018): subtract μ, then remove the projections
   on the top D principal directions of the *centred* vectors.
 
@@ -100,6 +102,8 @@ class Step:
             c = x - p["mean"].astype(dtype)
             u = p["directions"].astype(dtype)
             return c - (c @ u) @ u.T
+        if self.name == "linear":  # a translation map (geomkit translate): x W + b
+            return x @ p["matrix"].astype(dtype) + p["bias"].astype(dtype)
         raise ValueError(self.name)
 
     def describe(self) -> dict:
@@ -170,7 +174,7 @@ class Pipeline:
 
     def output_dim(self, d: int) -> int:
         for step in self.steps:
-            if step.name == "whiten":
+            if step.name in ("whiten", "linear"):
                 d = step.params["matrix"].shape[1]
         return d
 

@@ -21,8 +21,9 @@ from geomkit import Space
 from geomkit.analysis.compare import compute_compare
 
 OTHERS = ["A_rot", "A_indep", "B_diffdim", "A_scaled"]
-KEYS = ["n", "cka_linear", "cka_unbiased", "cknna", "mutual_knn", "cycle_knn", "k",
-        "knn_jaccard_mean", "pairs", "unmatched", "d", "n_dropped", "n_dropped_zero"]
+KEYS = ["n", "cka_linear", "cka_unbiased", "cknna", "mutual_knn", "cycle_knn",
+        "similarity_spearman", "k", "knn_jaccard_mean", "lcs_knn", "edit_distance_knn",
+        "rsa_sample", "knn_items", "anchors", "pairs", "unmatched", "d", "n_dropped", "n_dropped_zero"]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,8 @@ def test_metrics_equal_the_reference(oracle, data, other):
     assert r.cknna == pytest.approx(l2["cknna"]["value_no_eps"], abs=1e-10)
     assert r.mutual_knn == pytest.approx(l2["mutual_knn"]["value"], abs=1e-6)
     assert r.cycle_knn == pytest.approx(l2["cycle_knn"]["value"], abs=1e-6)
+    assert r.lcs_knn == pytest.approx(l2["lcs_knn"]["value"], abs=1e-6)
+    assert r.edit_distance_knn == pytest.approx(l2["edit_distance_knn"]["value"], abs=1e-6)
 
 
 def _kernel_formulas(x, y):
@@ -120,3 +123,50 @@ def test_layer_sweep_of_a_against_b(tmp_path, rng):
     out = run_json("compare", f"{a}:/h", b, "--layer", "all", "-k", "5")
     ckas = [layer["cka_linear"] for layer in out["layers"]]
     assert ckas[1] == pytest.approx(1.0, abs=1e-10) and ckas[0] < 0.5
+
+
+def test_similarity_spearman_is_rsa_over_the_sample_and_spectra_are_the_covariances(data):
+    from scipy.stats import spearmanr
+
+    a, b = data["A"][:200], data["B_diffdim"][:200]
+    r = compute_compare(Space.from_array(a), Space.from_array(b), k=5, pairs="rows",
+                        rsa_sample=500)
+    ua = a / np.linalg.norm(a, axis=1, keepdims=True)
+    ub = b / np.linalg.norm(b, axis=1, keepdims=True)
+    iu = np.triu_indices(200, 1)
+    expect = spearmanr((ua @ ua.T)[iu], (ub @ ub.T)[iu]).statistic
+    assert r.rsa_sample == 200 and r.similarity_spearman == pytest.approx(expect, abs=1e-12)
+    # a seeded sample of 50 items: the same value as the brute force on those 50
+    s = compute_compare(Space.from_array(a), Space.from_array(b), k=5, pairs="rows",
+                        rsa_sample=50, seed=3)
+    pick = np.sort(np.random.default_rng(3).choice(200, 50, replace=False))
+    iu = np.triu_indices(50, 1)
+    expect = spearmanr((ua[pick] @ ua[pick].T)[iu], (ub[pick] @ ub[pick].T)[iu]).statistic
+    assert s.rsa_sample == 50 and s.similarity_spearman == pytest.approx(expect, abs=1e-12)
+    # a rotated, scaled copy has the same similarities: rho = 1
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((a.shape[1],) * 2))
+    rot = compute_compare(Space.from_array(a), Space.from_array(3 * a @ q), k=5, pairs="rows")
+    assert rot.similarity_spearman == pytest.approx(1.0, abs=1e-9)
+    for x, spec in ((a, r.spectrum_a), (b, r.spectrum_b)):
+        np.testing.assert_allclose(spec, np.linalg.eigvalsh(np.cov(x.T))[::-1], rtol=1e-8,
+                                   atol=1e-10)
+
+
+def test_large_inputs_stream_the_ckas_and_sample_the_knn_metrics(tmp_path, data):
+    a, b = data["A"], data["B_diffdim"]
+    pa, pb = write_h5(tmp_path / "a.h5", a), write_h5(tmp_path / "b.h5", b)
+    full = compute_compare(Space.from_array(a), Space.from_array(b), k=5, pairs="rows")
+    part = compute_compare(Space.open(str(pa)), Space.open(str(pb)), k=5, pairs="rows",
+                           knn_items=200, seed=4, block_rows=64)
+    # CKA and the spectra: every pair, streamed from the files in blocks of 64
+    assert part.n == 600 and part.knn_items == 200
+    assert part.cka_linear == pytest.approx(full.cka_linear, abs=1e-12)
+    assert part.cka_unbiased == pytest.approx(full.cka_unbiased, abs=1e-12)
+    np.testing.assert_allclose(part.spectrum_b, full.spectrum_b, rtol=1e-10, atol=1e-12)
+    # the k-NN metrics: those of the 200 sampled pairs
+    pick = np.sort(np.random.default_rng(4).choice(600, 200, replace=False))
+    sub = compute_compare(Space.from_array(a[pick]), Space.from_array(b[pick]), k=5,
+                          pairs="rows")
+    for key in ("cknna", "mutual_knn", "cycle_knn", "knn_jaccard_mean", "similarity_spearman"):
+        assert getattr(part, key) == pytest.approx(getattr(sub, key), abs=1e-12), key
+    np.testing.assert_array_equal(part.rows_a, pick)

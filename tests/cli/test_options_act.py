@@ -43,7 +43,8 @@ def f(tmp_path_factory):
     paths = {"x": write_h5(tmp / "x.h5", x, **meta)}
     meta_y = {k: v[:40] for k, v in meta.items()}
     paths["y"] = write_h5(tmp / "y.h5", rng.standard_normal((40, D)) + 0.5, **meta_y)
-    paths["xrev"] = write_h5(tmp / "xrev.h5", x[::-1], ids=words[::-1])
+    paths["xrev"] = write_h5(tmp / "xrev.h5", x[::-1], ids=words[::-1],
+                             ids2=[f"other{i}" for i in range(N)])
     paths["stack"] = write_h5(tmp / "stack.h5", np.stack([x, x[::-1] * 2], 1), dataset="h",
                               **meta)
     bad = x.copy()
@@ -69,6 +70,14 @@ def f(tmp_path_factory):
     paths["fitted"] = tmp / "fitted.h5"
     invoke(["axes", "fit", paths["x"], "--attribute", "year", "-o", tmp / "axis.h5"])
     paths["axis"] = tmp / "axis.h5"
+    invoke(["translate", "fit", paths["x"], paths["y"], "-o", tmp / "map.h5"])
+    paths["map"] = tmp / "map.h5"
+    invoke(["translate", "fit", paths["x"], paths["y"], "-o", tmp / "map4.h5", "--dims", "4"])
+    paths["map4"] = tmp / "map4.h5"
+    (tmp / "anchors.txt").write_text("w1\nw3\nw5\nw7\nw11\n")
+    (tmp / "rules.toml").write_text('[min]\n"isotropy.n" = 1\n')
+    paths["rules"] = tmp / "rules.toml"
+    paths["anchors"] = tmp / "anchors.txt"
     paths["tmp"] = tmp
     return {k: str(v) for k, v in paths.items()}
 
@@ -106,7 +115,15 @@ BASE = {
                    "--null-directions", "100", "--shots", "5", "--no-upper-bound"],
     "axes project": ["axes", "project", "{x}", "--axis", "{axis}"],
     "compare": ["compare", "{x}", "{x}", "-k", "3"],
+    "translate fit": ["translate", "fit", "{x}", "{y}", "-o", "{tmp}/m.h5", "--train-fraction",
+                      "0.7"],
+    "translate apply": ["translate", "apply", "{map}", "{x}", "-o", "{tmp}/ta.h5"],
+    "translate eval": ["translate", "eval", "{map}", "{x}", "{y}"],
+    "report": ["report", "{x}", "-o", "{tmp}/r.html", "-k", "3"],
+    "check": ["check", "{x}", "--max", "norms.mean=1000"],
 }
+
+_UNSUP = ["--method", "unsupervised", "--pairs", "rows"]
 
 # options common to the reader: (argv added, or a replacement of the base via "base")
 READER = {
@@ -201,6 +218,67 @@ SPECIFIC = {
     ("compare", "--pairs"): {"base": lambda b: ["compare", "{x}", "{xrev}"],
                              "add": ["--pairs", "rows"]},
     ("axes project", "--attribute"): ["--attribute", "year"],
+    ("compare", "--rsa-sample"): ["--rsa-sample", "10"],
+    ("compare", "--knn-items"): ["--knn-items", "30"],
+    ("compare", "--anchors"): ["--anchors", "5"],
+    ("compare", "--anchor-ids"): {"add": ["--anchor-ids", "{anchors}"]},
+    ("translate fit", "--anchors"): ["--anchors", "5"],
+    # the anchors are training pairs: all pairs train here
+    ("translate fit", "--anchor-ids"): {"base": lambda b: b[:-2],
+                                        "add": ["--anchor-ids", "{anchors}"]},
+    ("translate fit", "-o"): {"add": ["-o", "{tmp}/m2.h5"]},
+    ("translate fit", "--method"): ["--method", "lstsq"],
+    ("translate fit", "--alpha"): {"add": ["--method", "ridge", "--alpha", "50"],
+                                   "ref": ["--method", "ridge", "--alpha", "0.5"]},
+    ("translate fit", "--normalize"): ["--normalize", "none"],
+    # B is A's rows reversed with their ids: by ids the same items pair, by rows others do
+    ("translate fit", "--pairs"): {"base": lambda b: [a.replace("{y}", "{xrev}") for a in b],
+                                   "add": ["--pairs", "rows"]},
+    ("translate fit", "--train-fraction"): ["--train-fraction", "0.5"],
+    ("translate fit", "--seeds"): {"base": lambda b: [a.replace("{y}", "{xrev}") for a in b]
+                                   + _UNSUP, "add": ["--seeds", "2"]},
+    ("translate fit", "--rank"): {"base": lambda b: [a.replace("{y}", "{xrev}") for a in b]
+                                  + _UNSUP, "add": ["--rank", "3"]},
+    ("translate fit", "--max-items"): {"base": lambda b: [a.replace("{y}", "{xrev}") for a in b]
+                                       + _UNSUP, "add": ["--max-items", "25"]},
+    ("translate fit", "--retrieval"): ["--retrieval", "nn"],
+    ("translate fit", "--eval-size"): ["--eval-size", "5"],
+    ("translate fit", "--ids"): ["--ids", "ids_rev"],
+    ("translate apply", "-o"): {"add": ["-o", "{tmp}/ta2.h5"]},
+    ("translate apply", "--side"): ["--side", "target"],
+    ("translate apply", "--dtype"): {"add": ["--dtype", "float32"], "files": True},
+    ("translate apply", "--dims"): {"base": lambda b: [a.replace("{map}", "{map4}") for a in b],
+                                    "add": ["--dims", "4"]},
+    ("translate eval", "--pairs"): {"base": lambda b: [a.replace("{y}", "{xrev}") for a in b],
+                                    "add": ["--pairs", "rows"]},
+    ("translate eval", "--retrieval"): ["--retrieval", "nn"],
+    ("translate eval", "--eval-size"): ["--eval-size", "5"],
+    ("translate eval", "--ids"): ["--ids", "ids_rev"],
+    ("translate eval", "--dims"): {"base": lambda b: [a.replace("{map}", "{map4}") for a in b],
+                                   "add": ["--dims", "4"]},
+    ("report", "-o"): {"add": ["-o", "{tmp}/r2.html"]},
+    ("report", "--vs"): ["--vs", "{y}"],
+    ("report", "--quick"): {"add": ["--quick", "--quick-rows", "30"]},
+    ("report", "--quick-rows"): {"base": lambda b: b + ["--quick"], "add": ["--quick-rows", "30"]},
+    ("report", "-k"): ["-k", "5"],
+    ("report", "--map-points"): ["--map-points", "20"],
+    ("check", "--max"): ["--max", "isotropy.n=1000"],
+    ("check", "--min"): ["--min", "isotropy.n=1"],
+    ("check", "--between"): ["--between", "isotropy.n=1,1000"],
+    ("check", "--rules"): {"add": ["--rules", "{rules}"]},
+    ("check", "--defaults"): ["--defaults"],
+    ("check", "--vs"): {"add": ["--vs", "{y}", "--max", "compare.n=1000"],
+                        "ref": ["--max", "compare.n=1000"]},
+    ("check", "-k"): {"base": lambda b: b + ["--max", "hubness.k_skewness=100"],
+                      "add": ["-k", "5"]},
+    # ids pair the items of --vs: {xrev}'s ids2 are in row order, so --ids ids2 pairs x's row i
+    # with the reversed item, --ids (default) with the same item
+    ("check", "--ids"): {"base": lambda b: ["check", "{x}", "--vs", "{xrev}", "--max",
+                                            "compare.cka_linear=2"], "add": ["--ids", "ids2"]},
+    ("check", "--labels"): {"base": lambda b: b + ["--max", "hubness.knn_error=1"],
+                            "add": ["--labels", "labels2"]},
+    ("check", "--counts"): {"base": lambda b: b + ["--max", "norms.frequency.spearman=1"],
+                            "add": ["--counts", "counts2"]},
 }
 
 
@@ -219,6 +297,20 @@ def _fill(args, f):
 def _outputs(args, f, files):
     """(exit code, what the command produced): JSON, the table view, the --per-item CSV and,
     for commands whose product is a file, a digest of its datasets."""
+    if args[0] == "report":  # its product: the page (plotly's random div ids set aside) and JSON
+        import hashlib
+        import re
+
+        page = Path(args[len(args) - 1 - args[::-1].index("-o") + 1])
+        doc = page.with_suffix(".json")
+        code, out, err, tb = invoke(args + ["--json", doc, "-q"])
+        assert not tb, tb
+        if code != 0:
+            return code, err
+        text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "",
+                      page.read_text())
+        return code, [out, json.loads(doc.read_text()),
+                      hashlib.sha1(text.encode()).hexdigest()]
     code, out, err, tb = invoke(args + ["--json", "--quiet"])
     assert not tb, tb
     if code != 0:

@@ -41,6 +41,14 @@ COMMANDS = [
     ("axes_project", ["axes", "project", "{in}", "--axis", "{axis}"], True),
     # B: the clean rows under the same ids (pairs by ids: A's dropped rows have no partner)
     ("compare", ["compare", "{in}", "{twin}", "-k", "3"], True),
+    ("translate_fit", ["translate", "fit", "{in}", "{twin}", "-o", "{out}"], True),
+    ("translate_fit_raw", ["translate", "fit", "{in}", "{twin}", "-o", "{out}", "--normalize",
+                           "none", "--pairs", "ids"], True),  # its evaluation is by cosine
+    ("translate_apply", ["translate", "apply", "{map}", "{in}", "-o", "{out}"], True),
+    ("translate_eval", ["translate", "eval", "{map}", "{in}", "{twin}"], True),
+    # check runs only what its rules name: norms keeps zero rows, isotropy needs directions
+    ("check_norms", ["check", "{in}", "--max", "norms.n=1000"], False),
+    ("check_isotropy", ["check", "{in}", "--min", "isotropy.n=1"], True),
 ]
 
 
@@ -61,10 +69,12 @@ def files(tmp_path_factory):
     with h5py.File(axis, "w") as f:
         f["axis"] = np.ones(D) / np.sqrt(D)
         f.attrs.update({"kind": "geomkit rank axis", "method": "given", "attribute": "year"})
+    twin = write_h5(folder / "twin.h5", base, ids=words)
+    run_cli("translate", "fit", twin, twin, "-o", folder / "map.h5", check_code=0)
     return {"nan": str(write_h5(folder / "nan.h5", nan, ids=words, year=year)),
             "zero": str(write_h5(folder / "zero.h5", zero, ids=words, year=year)),
             "axis": str(axis),
-            "twin": str(write_h5(folder / "twin.h5", base, ids=words)),
+            "twin": str(twin), "map": str(folder / "map.h5"),
             "good": str(write_h5(folder / "good.h5", rng.standard_normal((30, D)) + 0.5)),
             "corpus": str(corpus), "folder": folder}
 
@@ -74,7 +84,8 @@ def _run(files, argv, kind, *extra):
     if out.exists():
         out.unlink()
     args = [a.format(**{"in": files[kind], "good": files["good"], "corpus": files["corpus"],
-                        "out": out, "axis": files["axis"], "twin": files["twin"]})
+                        "out": out, "axis": files["axis"], "twin": files["twin"],
+                        "map": files["map"]})
             for a in argv]
     return run_cli(*args, *extra, "--json", "--quiet")
 
@@ -143,6 +154,9 @@ def test_info_scan_reports_both_and_drops_nothing(files):
 def test_every_command_that_reads_rows_is_covered():
     from geomkit.cli.main import cli
 
-    covered = {argv[0] for _, argv, _ in COMMANDS} | {"info"}
+    # report: tests/analysis/test_check.py::test_report_row_policy (its stdout is no JSON)
+    covered = {argv[0] for _, argv, _ in COMMANDS} | {"info", "report"}
     assert {argv[1] for _, argv, _ in COMMANDS if argv[0] == "axes"} == {"fit", "score", "project"}
+    assert {argv[1] for _, argv, _ in COMMANDS if argv[0] == "translate"} == {"fit", "apply",
+                                                                               "eval"}
     assert covered == set(cli.list_commands(None))

@@ -43,7 +43,10 @@ PROBE = """<script>(function () {
     document.querySelectorAll('.js-plotly-plot').forEach(function (g) {
       if (g.querySelector('svg.main-svg')) graphs++;
     });
-    el.textContent = JSON.stringify({errors: errs, graphs: graphs, xss: window.__xss || null});
+    var external = (performance.getEntriesByType('resource') || []).map(function (e) {
+      return e.name; }).filter(function (n) { return !/^(file|data|blob|about):/.test(n); });
+    el.textContent = JSON.stringify({errors: errs, graphs: graphs, xss: window.__xss || null,
+                                     external: external});
   }
   function rec(m) { errs.push(String(m)); show(); }
   window.addEventListener('error', function (e) {
@@ -99,19 +102,29 @@ def _data(tmp: Path) -> dict:
                         "--null-directions", "200", "--shots", "2,10,40"], 3),
         "axes-project": (["axes", "project", f"{t}/flat.h5", "--axis", f"{t}/axis_regression.h5",
                           "--axis", f"{t}/axis_pca.h5", "--attribute", "year"], 3),
-        "compare": (["compare", f"{t}/stack.h5:/hidden", f"{t}/flat.h5", "--layer", "1", "-k", "5"],
-                    0),
+        "compare": (["compare", f"{t}/stack.h5:/hidden", f"{t}/flat.h5", "--layer", "1", "-k", "5",
+                     "--pairs", "rows"],
+                    3),
+        "report": (["report", f"{t}/stack.h5:/hidden", "-o", f"{t}/report.html", "--vs",
+                    f"{t}/flat.h5", "-k", "5"], None),
+        "translate": (["translate", "fit", f"{t}/stack.h5:/hidden", f"{t}/flat.h5", "--layer", "1",
+                       "-o", f"{t}/map.h5", "--train-fraction", "0.7", "--pairs", "rows"], 2),
     }
 
 
 PAGES = ["isotropy", "isotropy-sweep", "hubness", "depth", "norms", "infogain", "info", "transform",
-         "axes-score", "axes-project", "compare"]
+         "axes-score", "axes-project", "compare", "translate", "report"]
 
 
 def _make_page(tmp: Path, name: str, args: list) -> Path:
     html = tmp / f"{name}.html"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.run([geomkit_executable(), *args, "--html", str(html), "--json", "--quiet"],
+    if args[0] == "report":  # the page is its -o, nothing to stdout but the summary
+        html = Path(args[args.index("-o") + 1])
+        argv = [*args, "--quiet"]
+    else:
+        argv = [*args, "--html", str(html), "--json", "--quiet"]
+    proc = subprocess.run([geomkit_executable(), *argv],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, (name, proc.stderr[-2000:])
     return html
@@ -156,11 +169,15 @@ def _plotly_graphs(dom: str) -> int:
 @pytest.mark.parametrize("name", PAGES)
 def test_page_renders_its_figures_without_errors(rendered, name):
     source, dom, expected = rendered[name]
+    if expected is None:  # the report: a map, the layer sweep, norms, hubness, compare, translate
+        expected = source.count("Plotly.newPlot(")
+        assert expected >= 10 and source.count("plotly.js v") == 1  # plotly.js inlined once
     found = re.search(r'<pre id="__gk_probe">(.*?)</pre>', dom, re.S)
     assert found, f"{name}: the probe never reported (page did not load?)"
     probe = json.loads(found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
     assert probe["errors"] == [], f"{name}: {probe['errors']}"
     assert probe["xss"] is None, f"{name}: a user string ran as script"
+    assert probe["external"] == [], f"{name}: requests left the machine: {probe['external']}"
     assert source.count("Plotly.newPlot(") == expected
     assert _plotly_graphs(dom) == expected and probe["graphs"] == expected
     if expected:

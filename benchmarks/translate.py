@@ -1,0 +1,99 @@
+"""`geomkit translate fit --method procrustes` on 1 000 000 pairs x 768: whole command vs its floor.
+
+    python benchmarks/translate.py [--rows 1000000] [--dim 768]
+
+Writes two seeded float32 dumps (B = A rotated plus noise), then times in one run, warm page cache:
+
+- the floor: reading both inputs in row blocks (h5py, 8192 rows) plus one XᵀY product per block
+  (float32 BLAS, summed in float64), in a fresh process;
+- ``geomkit translate fit A B -o map.h5 --pairs rows --normalize none`` (the cross-covariance in one
+  pass; then its evaluation on 10 000 pairs), its own process, wall time and peak RSS;
+- the same with the default preprocessing ``unit,center,unit`` (one more pass per side for the
+  centre of the unit rows).
+
+Target (issue #14): the first command <= 1.5x the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _child import run_child  # noqa: E402
+
+
+def make(a: str, b: str, rows: int, dim: int) -> None:
+    import h5py
+
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    scales = np.geomspace(1.0, 0.05, dim)
+    with h5py.File(a, "w") as fa, h5py.File(b, "w") as fb:
+        da = fa.create_dataset("embeddings", (rows, dim), dtype="f4", chunks=(4096, dim))
+        db = fb.create_dataset("embeddings", (rows, dim), dtype="f4", chunks=(4096, dim))
+        for s in range(0, rows, 50000):
+            m = min(rows, s + 50000) - s
+            x = (rng.standard_normal((m, dim)) * scales).astype("f4")
+            da[s:s + m] = x
+            db[s:s + m] = (x @ q.astype("f4")
+                           + 0.01 * rng.standard_normal((m, dim)).astype("f4"))
+
+
+FLOOR = r"""
+import time, h5py, numpy as np
+t = time.perf_counter()
+with h5py.File({a!r}) as fa, h5py.File({b!r}) as fb:
+    da, db = fa["embeddings"], fb["embeddings"]
+    n, d = da.shape
+    xy = np.zeros((d, d))
+    for s in range(0, n, 8192):
+        x, y = da[s:s + 8192], db[s:s + 8192]
+        xy += x.T @ y
+print(time.perf_counter() - t)
+"""
+
+COMMAND = r"""
+import subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run({argv!r}, capture_output=True, text=True)
+sys.stderr.write(p.stderr)
+print(p.stdout)
+print("SECONDS", time.perf_counter() - t)
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=768)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="gk_translate_")
+    a, b = f"{tmp}/a.h5", f"{tmp}/b.h5"
+    make(a, b, args.rows, args.dim)
+    exe = str(Path(sys.executable).with_name("geomkit"))
+    run_child(FLOOR.format(a=a, b=b), "translate_warm")  # page cache warm for everyone
+    out, floor_rss = run_child(FLOOR.format(a=a, b=b), "translate_floor")
+    floor = float(out.strip())
+    print(f"## {args.rows:,} pairs x {args.dim}, float32, warm page cache\n")
+    print("| run | wall s | vs floor | peak RSS MiB | top-1 (10 000 pairs) |\n|---|---|---|---|---|")
+    print(f"| floor: read both in 8192-row blocks + XᵀY (float32) | {floor:.1f} | 1.00 | "
+          f"{floor_rss:.0f} | |")
+    for label, extra in (("translate fit --normalize none", ["--normalize", "none"]),
+                         ("translate fit (default unit,center,unit)", [])):
+        argv = [exe, "translate", "fit", a, b, "-o", f"{tmp}/map.h5", "--pairs", "rows",
+                "--json", "-q", *extra]
+        out, rss = run_child(COMMAND.format(argv=argv), "translate_fit")
+        body, seconds = out.rsplit("SECONDS", 1)
+        res = json.loads(body)
+        print(f"| {label} | {float(seconds):.1f} | {float(seconds) / floor:.2f} | {rss:.0f} | "
+              f"{res['top1']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
