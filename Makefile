@@ -22,8 +22,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	mkdir -p $(DEMO_DIR)
 	$(BIN)/geomkit info $(SAMPLE) --scan --format table
-	$(BIN)/geomkit isotropy $(SAMPLE) --format table --html $(DEMO_DIR)/isotropy.html
-	@echo "HTML report: $(abspath $(DEMO_DIR))/isotropy.html"
+	$(BIN)/geomkit report $(SAMPLE) --vs samples/mpnet_kjv.h5 -o $(DEMO_DIR)/report.html --json $(DEMO_DIR)/report.json
+	@echo "HTML report: $(abspath $(DEMO_DIR))/report.html"
 
 # the whole suite but the slow-marked tests (the full fuzz run: make test-slow, run by CI)
 test: $(STAMP)

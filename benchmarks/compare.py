@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -107,7 +106,7 @@ def main() -> None:
     print("| metric | platonic-rep | geomkit | abs diff |\n|---|---|---|---|")
     for key in ("cka_linear", "cka_unbiased", "cknna", "mutual_knn", "cycle_knn"):
         print(f"| {key} | {ref[key]:.8f} | {ours[key]:.8f} | {abs(ref[key] - ours[key]):.2e} |")
-    print(f"\n| | wall s | peak RSS MiB |\n|---|---|---|")
+    print("\n| | wall s | peak RSS MiB |\n|---|---|---|")
     print(f"| platonic-rep (5 metric calls, data in memory) | {ref['seconds']:.1f} | {rss_ref:.0f} |")
     print(f"| geomkit compare (whole command, all its metrics) | {seconds:.1f} | {rss_ours:.0f} |")
     print(f"\nspeed-up {ref['seconds'] / seconds:.1f}x")

@@ -48,16 +48,18 @@ class Section:
 
 @dataclass(frozen=True)
 class SpaceMap:
-    """A 2-D PCA projection of the rows shown (all, or a seeded sample), with the values the page
-    can colour them by: ``colours[name] = (values, "numeric" | "category")``."""
+    """A 2-D map of the rows shown (all, or a seeded sample) — PCA, or UMAP with the optional
+    extra — with the values the page can colour them by: ``colours[name] = (values, "numeric" |
+    "category")``. ``explained``: PCA's variance shares (None for UMAP)."""
 
     rows: np.ndarray
     xy: np.ndarray
-    explained: tuple
+    explained: tuple | None
     colours: dict
     ids: np.ndarray | None
     texts: np.ndarray | None
     n_total: int
+    method: str = "pca"
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,9 @@ class ReportResult(Result):
                             "key": v.key or None, "value": v.value} for v in self.verdicts]}
         if self.space_map is not None:
             m = self.space_map
-            out["map"] = {"points": int(m.rows.size), "of": m.n_total,
-                          "explained": list(m.explained), "colours": list(m.colours)}
+            out["map"] = {"method": m.method, "points": int(m.rows.size), "of": m.n_total,
+                          "explained": None if m.explained is None else list(m.explained),
+                          "colours": list(m.colours)}
         for s in self.sections:
             body = s.result.to_dict() if s.result is not None else {"error": s.error}
             out[s.name] = {**body, "command_line": s.command_line, "sample": s.sample}
@@ -113,7 +116,8 @@ def _sample_rows(space, count: int, seed: int) -> np.ndarray:
 
 def run_report(space, spec: str, *, other=None, other_spec: str | None = None, k: int = 10,
                quick: bool = False, quick_rows: int = QUICK_ROWS, seed: int = 0,
-               map_points: int = MAP_POINTS, extra_argv: tuple = (), log=None) -> ReportResult:
+               map_points: int = MAP_POINTS, map_method: str = "pca", extra_argv: tuple = (),
+               log=None) -> ReportResult:
     """Run every section that applies (module docstring); ``spec``/``other_spec`` are the
     inputs as given on the command line (for the reproducing command lines), ``extra_argv``
     the reader options given (``--layer 3``, ``--drop-nonfinite`` ...)."""
@@ -190,9 +194,10 @@ def run_report(space, spec: str, *, other=None, other_spec: str | None = None, k
     space_map = None
     log("geomkit: report: map")
     try:
-        space_map = project(space, seed=seed, max_points=map_points,
+        space_map = project(space, seed=seed, max_points=map_points, method=map_method,
                             hubness=_result(sections, "hubness"), hub_space=hub_space,
-                            norms=_result(sections, "norms"))
+                            norms=_result(sections, "norms"),
+                            isotropy=_result(sections, "isotropy"))
     except GeomkitError as exc:
         sections.append(Section("map", "Map of the space", [], error=exc.cli_message()))
     result = ReportResult(label=space.label, n=space.n, d=space.d, quick=quick,
@@ -218,12 +223,36 @@ def _result(sections, name):
     return None if s is None else s.result
 
 
+def _values_at(rows: np.ndarray, values: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    """``values`` (one per entry of the sorted ``rows``) at the ``shown`` rows; NaN where a
+    shown row has none (a zero row has no cosine, a row outside the hubness sample no
+    k-occurrence)."""
+    out = np.full(shown.size, np.nan)
+    if rows.size:
+        idx = np.minimum(np.searchsorted(rows, shown), rows.size - 1)
+        ok = rows[idx] == shown
+        out[ok] = values[idx[ok]]
+    return out
+
+
+def umap_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("umap") is not None
+
+
 def project(space, *, seed: int = 0, max_points: int = MAP_POINTS, hubness=None,
-            hub_space=None, norms=None) -> SpaceMap:
+            hub_space=None, norms=None, isotropy=None, method: str = "pca") -> SpaceMap:
     """2-D PCA of the rows: the top two eigenvectors of the covariance (shared with isotropy),
     every row projected in one streaming pass (16 bytes a row), then the rows shown: those of
     the hubness sample when hubness ran on one (so every point has its k-occurrence), else all
-    rows up to ``max_points`` (a seeded sample beyond)."""
+    rows up to ``max_points`` (a seeded sample beyond). ``method="umap"`` (the optional extra
+    ``geomkit[umap]``): UMAP (cosine, seeded) of the shown rows instead."""
+    if method == "umap" and not umap_available():
+        from geomkit.errors import UsageError
+
+        raise UsageError("--map umap needs umap-learn, the optional extra: pip install "
+                         "'geomkit[umap]'.")
     values, vectors = space.spectrum()
     top = vectors[:, :2]
     mean = space.moments().mean
@@ -241,26 +270,32 @@ def project(space, *, seed: int = 0, max_points: int = MAP_POINTS, hubness=None,
     else:
         shown = rows_all
     at = np.searchsorted(rows_all, shown)
+    xy = xy_all[at]
+    total = float(values.sum()) or 1.0
+    explained = (float(values[0] / total), float(values[1] / total))
+    if method == "umap":
+        import umap
+
+        x = np.asarray(space.read_rows(shown), dtype=np.float32)
+        xy = umap.UMAP(n_components=2, metric="cosine", random_state=seed,
+                       n_jobs=1).fit_transform(x)
+        explained = None
     meta = space.metadata
-    colours = {}  # the first is shown first: label, then k-occurrence, then norm
+    colours = {}  # the first is shown first: label, k-occurrence, norm, conformity
     if meta.labels is not None:
         colours["label"] = (np.asarray([str(v) for v in meta.labels[shown]], dtype=object),
                             "category")
+    if hubness is not None and hubness.rows is not None and hubness.kocc.get("none") is not None:
+        colours["k-occurrence (k-NN lists an item is in)"] = (
+            _values_at(hubness.rows, hubness.kocc["none"], shown), "numeric")
     if norms is not None and norms.norms is not None:
-        norm_rows = rows_all if norms.rows is None else norms.rows
-        colours["norm"] = (norms.norms[np.searchsorted(norm_rows, shown)], "numeric")
-    if hubness is not None and hubness.rows is not None:
-        kocc = hubness.kocc.get("none")
-        if kocc is not None:
-            hub_rows = hubness.rows
-            idx = np.searchsorted(hub_rows, shown)
-            ok = (idx < hub_rows.size) & (hub_rows[np.minimum(idx, hub_rows.size - 1)] == shown)
-            values_k = np.full(shown.size, np.nan)
-            values_k[ok] = kocc[idx[ok]]
-            colours["k-occurrence (k-NN lists an item is in)"] = (values_k, "numeric")
-    total = float(values.sum()) or 1.0
-    return SpaceMap(rows=shown, xy=xy_all[at], explained=(float(values[0] / total),
-                                                          float(values[1] / total)),
+        colours["norm"] = (_values_at(rows_all if norms.rows is None else norms.rows,
+                                      norms.norms, shown), "numeric")
+    if isotropy is not None and getattr(isotropy, "conformity", None) is not None:
+        colours["conformity (mean cosine to the others = cosine depth − 1)"] = (
+            _values_at(rows_all if isotropy.rows is None else isotropy.rows,
+                       isotropy.conformity, shown), "numeric")
+    return SpaceMap(rows=shown, xy=np.asarray(xy, dtype=np.float64), explained=explained,
                     colours=colours, ids=None if meta.ids is None else meta.ids[shown],
                     texts=None if meta.texts is None else meta.texts[shown],
-                    n_total=int(rows_all.size))
+                    n_total=int(rows_all.size), method=method)

@@ -41,11 +41,15 @@ def _reader_argv(inputs) -> list:
               help="Neighbourhood size of hubness and compare.")
 @click.option("--map-points", type=click.IntRange(min=10), default=200_000, show_default=True,
               metavar="N", help="Points drawn on the map (a seeded sample beyond).")
+@click.option("--map", "map_method", type=click.Choice(["pca", "umap"]), default="pca",
+              show_default=True,
+              help="The map's projection; umap needs the optional extra geomkit[umap].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Also write every section's results as one JSON document.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @input_options(sweep=False)
-def command(input, out, other, quick, quick_rows, k, map_points, json_path, quiet, inputs):
+def command(input, out, other, quick, quick_rows, k, map_points, map_method, json_path, quiet,
+            inputs):
     """Run every analysis that applies to INPUT (norms, isotropy — per layer on a stack —,
     hubness, a map of the space; with --vs OTHER the depth test, compare and translate) and
     write one interactive page with a summary at the top."""
@@ -58,6 +62,12 @@ def command(input, out, other, quick, quick_rows, k, map_points, json_path, quie
     set_quiet(quiet)
     if quick_rows != 50_000 and not quick:
         raise UsageError("--quick-rows sets the size of the --quick sample; add --quick.")
+    if map_method == "umap":
+        from geomkit.analysis.suite import umap_available
+
+        if not umap_available():
+            raise UsageError("--map umap needs umap-learn, the optional extra: pip install "
+                             "'geomkit[umap]'.")
     written = {"-o": out, **({"--json": json_path} if json_path else {})}
     check_outputs(written, [input] + ([other] if other else []))
     extra = _reader_argv(inputs)
@@ -71,7 +81,8 @@ def command(input, out, other, quick, quick_rows, k, map_points, json_path, quie
         try:
             result = run_report(space, input, other=other_space, other_spec=other, k=k,
                                 quick=quick, quick_rows=quick_rows, seed=inputs.seed,
-                                map_points=map_points, extra_argv=tuple(extra), log=log)
+                                map_points=map_points, map_method=map_method,
+                                extra_argv=tuple(extra), log=log)
         finally:
             if other_space is not None:
                 other_space.close()

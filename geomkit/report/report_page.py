@@ -70,10 +70,13 @@ def map_figure(m: SpaceMap):
         buttons.append({"label": safe_text(name, 40), "method": "restyle", "args": [update]})
     shown = (f"{m.rows.size:,} of {m.n_total:,} rows (seeded sample)"
              if m.rows.size < m.n_total else f"all {m.n_total:,} rows")
+    if m.explained is not None:
+        axes = {"xaxis_title": f"PC1 ({100 * m.explained[0]:.1f}% of the variance)",
+                "yaxis_title": f"PC2 ({100 * m.explained[1]:.1f}%)"}
+    else:
+        axes = {"xaxis_title": "UMAP 1", "yaxis_title": "UMAP 2"}
     fig.update_layout(
-        title=f"PCA map of the space: {shown}", height=650,
-        xaxis_title=f"PC1 ({100 * m.explained[0]:.1f}% of the variance)",
-        yaxis_title=f"PC2 ({100 * m.explained[1]:.1f}%)",
+        title=f"{m.method.upper()} map of the space: {shown}", height=650, **axes,
         updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
                       "y": 1.12, "yanchor": "top", "showactive": True}] if buttons else [])
     return fig

@@ -175,3 +175,60 @@ def test_report_row_policy(tmp_path):
                    tmp_path / "z.json").returncode == 0
     doc = json.loads((tmp_path / "z.json").read_text())
     assert doc["isotropy"]["n_dropped_zero"] == 2 and doc["isotropy"]["n"] == 38
+
+
+def test_umap_map_is_the_optional_extra(dump):
+    from geomkit.analysis.suite import umap_available
+
+    tmp = dump["tmp"]
+    args = ["report", dump["x"], "-o", tmp / "u.html", "--json", tmp / "u.json", "-q", "--map",
+            "umap"]
+    proc = run_cli(*args)
+    if not umap_available():
+        assert proc.returncode == 2 and "geomkit[umap]" in proc.stderr
+        assert not (tmp / "u.html").exists()
+        return
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp / "u.json").read_text())
+    assert doc["map"]["method"] == "umap" and doc["map"]["explained"] is None
+    assert doc["map"]["points"] == 300
+    # a real UMAP, not the PCA plane under another name: it keeps the cosine neighbourhoods
+    from sklearn.manifold import trustworthiness
+
+    from geomkit.analysis.suite import project
+
+    space = Space.open(dump["x"])
+    x = np.asarray(space.read_rows(np.arange(300)), dtype=np.float64)
+    um, pca = project(space, method="umap"), project(space)
+    assert not np.allclose(np.abs(um.xy), np.abs(pca.xy))
+    assert trustworthiness(x, um.xy, n_neighbors=5, metric="cosine") > 0.9
+
+
+def test_map_is_the_pca_plane_and_colours_are_the_analyses_values(dump):
+    """The map's points are the rows projected on the top two principal axes, and each colour is
+    the value its analysis gives the row, checked against brute force: norm, conformity (mean
+    cosine to the others) and k-occurrence (exact k-NN on the cosine)."""
+    from geomkit.analysis.suite import run_report
+
+    x = np.asarray(Space.open(dump["x"]).read_rows(np.arange(300)), dtype=np.float64)
+    r = run_report(Space.open(dump["x"]), dump["x"], k=5)
+    m = r.space_map
+    assert m.method == "pca" and m.rows.tolist() == list(range(300))
+    c = x - x.mean(0)
+    w, v = np.linalg.eigh(c.T @ c / (len(x) - 1))
+    expect = c @ v[:, ::-1][:, :2]
+    for j in range(2):  # an eigenvector's sign is arbitrary
+        assert np.allclose(np.abs(m.xy[:, j]), np.abs(expect[:, j]), atol=1e-9)
+    assert m.explained == pytest.approx(tuple(w[::-1][:2] / w.sum()), rel=1e-9)
+    colours = {name.split(" ")[0]: values for name, (values, _) in m.colours.items()}
+    assert set(colours) == {"label", "norm", "k-occurrence", "conformity"}
+    assert np.allclose(colours["norm"], np.linalg.norm(x, axis=1), rtol=1e-12)
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    cos = u @ u.T
+    assert np.allclose(colours["conformity"], (cos.sum(1) - 1) / 299, atol=1e-12)
+    np.fill_diagonal(cos, -np.inf)
+    knn = np.argsort(-cos, axis=1, kind="stable")[:, :5]
+    kocc = np.bincount(knn.ravel(), minlength=300)
+    assert colours["k-occurrence"].tolist() == kocc.tolist()
+    assert list(colours["label"][:3]) == [str(v) for v in Space.open(dump["x"]).metadata
+                                          .labels[:3]]

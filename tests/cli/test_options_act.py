@@ -262,6 +262,7 @@ SPECIFIC = {
     ("report", "--quick-rows"): {"base": lambda b: b + ["--quick"], "add": ["--quick-rows", "30"]},
     ("report", "-k"): ["-k", "5"],
     ("report", "--map-points"): ["--map-points", "20"],
+    ("report", "--map"): ["--map", "umap"],  # refused (exit 2) where umap-learn is not installed
     ("check", "--max"): ["--max", "isotropy.n=1000"],
     ("check", "--min"): ["--min", "isotropy.n=1"],
     ("check", "--between"): ["--between", "isotropy.n=1,1000"],

@@ -1,0 +1,88 @@
+"""`geomkit report --quick` on 1 000 000 x 768 float16, end to end on the 2-core machine.
+
+    python benchmarks/report.py [--rows 1000000] [--dim 768] [--keep PATH]
+
+Writes a seeded float16 dump (clustered, anisotropic, with labels, ids and texts), then times the
+whole command as a user runs it (its own process: imports, every pass, the hubness sample, the
+map, writing the page), its peak RSS, and the page's size. Target (issue #15): <= 5 minutes,
+< 2 GB peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _child import run_child  # noqa: E402
+
+
+def make(path: str, rows: int, dim: int) -> None:
+    import h5py
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((20, dim)) * 2.0
+    scales = np.geomspace(1.0, 0.05, dim)
+    offset = rng.standard_normal(dim)
+    utf8 = h5py.string_dtype("utf-8")
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("embeddings", (rows, dim), dtype="f2", chunks=(4096, dim))
+        ids = f.create_dataset("ids", (rows,), dtype=utf8)
+        texts = f.create_dataset("texts", (rows,), dtype=utf8)
+        labels = f.create_dataset("labels", (rows,), dtype=utf8)
+        for a in range(0, rows, 50000):
+            b = min(rows, a + 50000)
+            lab = rng.integers(0, 20, b - a)
+            x = offset + centres[lab] + rng.standard_normal((b - a, dim)) * scales
+            d[a:b] = x.astype("f2")
+            ids[a:b] = np.array([f"item{i}" for i in range(a, b)], dtype=object)
+            texts[a:b] = np.array([f"text of item {i} <b>&</b>" for i in range(a, b)],
+                                  dtype=object)
+            labels[a:b] = np.array([f"topic{v}" for v in lab], dtype=object)
+
+
+COMMAND = r"""
+import subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run({argv!r}, capture_output=True, text=True)
+sys.stderr.write(p.stderr[-3000:])
+print(p.stdout)
+print("SECONDS", time.perf_counter() - t)
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=768)
+    ap.add_argument("--keep", help="reuse/keep the dump at this path")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="gk_report_")
+    path = args.keep or f"{tmp}/emb.h5"
+    if not os.path.exists(path):
+        make(path, args.rows, args.dim)
+    exe = str(Path(sys.executable).with_name("geomkit"))
+    page, doc = f"{tmp}/report.html", f"{tmp}/report.json"
+    argv = [exe, "report", path, "-o", page, "--quick", "--json", doc, "-q"]
+    out, rss = run_child(COMMAND.format(argv=argv), "report")
+    body, seconds = out.rsplit("SECONDS", 1)
+    result = json.loads(Path(doc).read_text())
+    size = os.path.getsize(page) / 2**20
+    print(f"## geomkit report --quick, {args.rows:,} x {args.dim} float16\n")
+    print("| wall s | peak RSS MiB | page MiB | map points | hubness rows |\n|---|---|---|---|---|")
+    print(f"| {float(seconds):.1f} | {rss:.0f} | {size:.1f} | {result['map']['points']:,} | "
+          f"{result['hubness'].get('n')} |")
+    print("\nsummary:")
+    for v in result["summary"]:
+        print(f"- [{v['light']}] {v['concern']}: {v['text']}")
+    print(body.strip())
+
+
+if __name__ == "__main__":
+    main()
