@@ -27,7 +27,7 @@ import numpy as np
 from geomkit.errors import GeomkitError
 from geomkit.report.result import Result
 
-QUICK_ROWS = 50_000
+QUICK_ROWS = 40_000
 MAP_POINTS = 200_000
 HUBNESS_REDUCE = ("none", "mp", "csls")
 

@@ -35,7 +35,7 @@ def _reader_argv(inputs) -> list:
 @click.option("--quick", is_flag=True,
               help="The O(N²) parts (hubness) on a seeded sample of --quick-rows rows; the "
                    "streaming parts still read every row.")
-@click.option("--quick-rows", type=click.IntRange(min=10), default=50_000, show_default=True,
+@click.option("--quick-rows", type=click.IntRange(min=10), default=40_000, show_default=True,
               metavar="N", help="Rows of the --quick sample.")
 @click.option("-k", "k", type=click.IntRange(min=2), default=10, show_default=True,
               help="Neighbourhood size of hubness and compare.")
@@ -60,7 +60,7 @@ def command(input, out, other, quick, quick_rows, k, map_points, map_method, jso
     from geomkit.report.report_page import render_report
 
     set_quiet(quiet)
-    if quick_rows != 50_000 and not quick:
+    if quick_rows != 40_000 and not quick:
         raise UsageError("--quick-rows sets the size of the --quick sample; add --quick.")
     if map_method == "umap":
         from geomkit.analysis.suite import umap_available

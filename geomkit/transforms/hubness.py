@@ -165,7 +165,8 @@ def mp_empiric_scores(x, candidates, *, metric="euclidean", memory=256 * 2**20, 
 
 
 def _mp_full(x, k, metric, memory, duplicates=None):
-    """Gaussian MP over all other items, two blockwise passes in torch (float64).
+    """Gaussian MP over all other items, two blockwise passes in torch (distances in the data's
+    dtype — float32 or float64 —, moments and MP values in float64).
 
     Pass 1: μ, σ of every row and its raw nearest candidates. Their exact MP gives each row an
     upper bound r_x on its k-th smallest MP distance; since SF_y ≤ 1, MP(x, y) ≤ r_x needs
@@ -181,9 +182,12 @@ def _mp_full(x, k, metric, memory, duplicates=None):
 
     n = x.shape[0]
     xp, x_sq = prepare(np.ascontiguousarray(x), metric)
-    xt = torch.from_numpy(np.ascontiguousarray(xp, dtype=np.float64))
-    sq = None if x_sq is None else torch.from_numpy(x_sq)
-    b = max(1, min(n, memory // (8 * 4 * n)))
+    # products in the data's dtype, as the exact k-NN (float32 data: float32 BLAS, half the time
+    # and memory traffic of float64); μ, σ and the MP values in float64
+    work = np.float32 if xp.dtype == np.float32 else np.float64
+    xt = torch.from_numpy(np.ascontiguousarray(xp, dtype=work))
+    sq = None if x_sq is None else torch.from_numpy(x_sq.astype(work))
+    b = max(1, min(n, memory // (np.dtype(work).itemsize * 4 * n)))
     n_cand = min(n - 1, 2 * k)
     root2 = np.sqrt(2.0)
 
@@ -211,7 +215,8 @@ def _mp_full(x, k, metric, memory, duplicates=None):
 
     # when the whole matrix fits the budget: one symmetric product (half the flops), kept for
     # both passes
-    full = _symmetric_gram(xp.astype(np.float64, copy=False)) if 8 * n * n <= memory else None
+    full = _symmetric_gram(xp.astype(np.float64, copy=False)).to(xt.dtype) \
+        if 8 * n * n <= memory else None
 
     def sf2(d, mu, sd):  # 2·SF(d; μ, σ) = erfc((d − μ) / (σ√2)); σ = 0: the point mass at μ
         out = torch.special.erfc((d - mu) / (sd * root2))
@@ -229,8 +234,8 @@ def _mp_full(x, k, metric, memory, duplicates=None):
             m = d.shape[0]
             rows = torch.arange(m)
             d[rows, rows + a] = 0.0
-            total[a:a + m] = d.sum(1)
-            total_sq[a:a + m] = torch.einsum("ij,ij->i", d, d)
+            total[a:a + m] = d.sum(1, dtype=torch.float64)
+            total_sq[a:a + m] = d.square().sum(1, dtype=torch.float64)
             d[rows, rows + a] = torch.inf
             cand_d[a:a + m], cand_i[a:a + m] = torch.topk(d, n_cand, dim=1, largest=False)
         mu = total / (n - 1)

@@ -195,3 +195,20 @@ def test_mp_pruned_selection_equals_brute_force(rng, metric):
     np.testing.assert_array_equal(got.indices[:1], expect[:1])  # duplicates of row 0: by index
     same = (np.sort(got.indices, 1) == np.sort(expect, 1)).all(1)
     assert same.all(), np.flatnonzero(~same)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_mp_float32_products_select_what_float64_selects(metric):
+    """float32 data: MP's distances come from float32 products (the data's dtype, as the exact
+    k-NN); on data without near-ties the neighbours equal the float64 path's, the MP values to
+    float32 rounding, and streamed blocks equal the whole-matrix path."""
+    from geomkit.transforms.hubness import reduced_knn
+
+    rng = np.random.default_rng(3)
+    centres = 3 * rng.standard_normal((20, 32))
+    x = centres[rng.integers(0, 20, 1500)] + rng.standard_normal((1500, 32))
+    ref = reduced_knn(x, 10, "mp", metric=metric, memory=2**20)
+    for memory in (2**20, 2**28):  # row blocks recomputed per pass; the whole matrix
+        got = reduced_knn(x.astype(np.float32), 10, "mp", metric=metric, memory=memory)
+        np.testing.assert_array_equal(np.sort(got.indices, 1), np.sort(ref.indices, 1))
+        np.testing.assert_allclose(got.distances, ref.distances, atol=1e-6)
