@@ -134,7 +134,10 @@ def cknna(ux: np.ndarray, uy: np.ndarray, nx: np.ndarray, ny: np.ndarray) -> flo
     rows = np.repeat(np.arange(n), k)
 
     def kernel(u, r, c):
-        return sp.csr_matrix((np.einsum("ij,ij->i", u[r], u[c]), (r, c)), shape=(n, n))
+        # the pairs' dot products in chunks: u[r], u[c] whole would be n·k rows each
+        dots = np.concatenate([np.einsum("ij,ij->i", u[r[s:s + 8192]], u[c[s:s + 8192]])
+                               for s in range(0, r.size, 8192)] or [np.zeros(0)])
+        return sp.csr_matrix((dots, (r, c)), shape=(n, n))
 
     both = np.zeros((n, k), dtype=bool)
     for i in range(k):  # is X's i-th neighbour also among Y's neighbours?

@@ -14,14 +14,10 @@ RuntimeWarning raised in geomkit's code (a NaN/Inf made and used silently).
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 
