@@ -19,3 +19,22 @@ def run_child(code: str, name: str) -> tuple[str, float]:
         raise RuntimeError(f"{name} failed with status {status}")
     with open(out_path) as fh:
         return fh.read(), usage.ru_maxrss / 1024
+
+
+_TIMED = r"""
+import subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run({argv!r}, capture_output=True, text=True)
+sys.stderr.write(p.stderr[-3000:])
+print(p.stdout)
+print("SECONDS", time.perf_counter() - t)
+"""
+
+
+def time_command(argv: list, name: str) -> tuple[str, float, float]:
+    """Run the command ``argv`` whole (its own process: imports, reads, writes) from a fresh
+    child; returns (its stdout, wall seconds, peak RSS in MiB — the child's peak covers the
+    command it waited on)."""
+    out, rss = run_child(_TIMED.format(argv=[str(a) for a in argv]), name)
+    body, seconds = out.rsplit("SECONDS", 1)
+    return body, float(seconds), rss

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _child import run_child  # noqa: E402
+from _child import run_child, time_command  # noqa: E402
 
 
 def make(path_a: str, path_b: str, rows: int, seed: int = 0) -> None:
@@ -77,13 +77,9 @@ print(json.dumps(out))
 
 def geomkit_run(a: str, b: str, extra=()) -> tuple[dict, float, float]:
     exe = str(Path(sys.executable).with_name("geomkit"))
-    code = (f"import subprocess, sys, time\nt = time.perf_counter()\n"
-            f"p = subprocess.run([{exe!r}, 'compare', {a!r}, {b!r}, '--pairs', 'rows', "
-            f"'--json', '-q', *{list(extra)!r}], capture_output=True, text=True)\n"
-            f"sys.stderr.write(p.stderr)\nprint(p.stdout)\nprint('SECONDS', time.perf_counter() - t)")
-    out, rss = run_child(code, "compare_geomkit")  # the child's peak covers the command it waited on
-    body, seconds = out.rsplit("SECONDS", 1)
-    return json.loads(body), float(seconds), rss
+    body, seconds, rss = time_command([exe, "compare", a, b, "--pairs", "rows", "--json", "-q",
+                                       *extra], "compare_geomkit")
+    return json.loads(body), seconds, rss
 
 
 def main() -> None:

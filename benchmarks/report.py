@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _child import run_child  # noqa: E402
+from _child import time_command  # noqa: E402
 
 
 def make(path: str, rows: int, dim: int) -> None:
@@ -47,14 +47,6 @@ def make(path: str, rows: int, dim: int) -> None:
             labels[a:b] = np.array([f"topic{v}" for v in lab], dtype=object)
 
 
-COMMAND = r"""
-import subprocess, sys, time
-t = time.perf_counter()
-p = subprocess.run({argv!r}, capture_output=True, text=True)
-sys.stderr.write(p.stderr[-3000:])
-print(p.stdout)
-print("SECONDS", time.perf_counter() - t)
-"""
 
 
 def main() -> None:
@@ -70,8 +62,7 @@ def main() -> None:
     exe = str(Path(sys.executable).with_name("geomkit"))
     page, doc = f"{tmp}/report.html", f"{tmp}/report.json"
     argv = [exe, "report", path, "-o", page, "--quick", "--json", doc, "-q"]
-    out, rss = run_child(COMMAND.format(argv=argv), "report")
-    body, seconds = out.rsplit("SECONDS", 1)
+    body, seconds, rss = time_command(argv, "report")
     result = json.loads(Path(doc).read_text())
     size = os.path.getsize(page) / 2**20
     print(f"## geomkit report --quick, {args.rows:,} x {args.dim} float16\n")

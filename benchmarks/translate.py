@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _child import run_child  # noqa: E402
+from _child import run_child, time_command  # noqa: E402
 
 
 def make(a: str, b: str, rows: int, dim: int) -> None:
@@ -58,14 +58,6 @@ with h5py.File({a!r}) as fa, h5py.File({b!r}) as fb:
 print(time.perf_counter() - t)
 """
 
-COMMAND = r"""
-import subprocess, sys, time
-t = time.perf_counter()
-p = subprocess.run({argv!r}, capture_output=True, text=True)
-sys.stderr.write(p.stderr)
-print(p.stdout)
-print("SECONDS", time.perf_counter() - t)
-"""
 
 
 def main() -> None:
@@ -88,8 +80,7 @@ def main() -> None:
                          ("translate fit (default unit,center,unit)", [])):
         argv = [exe, "translate", "fit", a, b, "-o", f"{tmp}/map.h5", "--pairs", "rows",
                 "--json", "-q", *extra]
-        out, rss = run_child(COMMAND.format(argv=argv), "translate_fit")
-        body, seconds = out.rsplit("SECONDS", 1)
+        body, seconds, rss = time_command(argv, "translate_fit")
         res = json.loads(body)
         print(f"| {label} | {float(seconds):.1f} | {float(seconds) / floor:.2f} | {rss:.0f} | "
               f"{res['top1']:.3f} |")

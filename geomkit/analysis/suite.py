@@ -241,6 +241,15 @@ def umap_available() -> bool:
     return find_spec("umap") is not None
 
 
+def require_umap() -> None:
+    """``--map umap`` without the optional extra is a usage error (before any pass runs)."""
+    if not umap_available():
+        from geomkit.errors import UsageError
+
+        raise UsageError("--map umap needs umap-learn, the optional extra: pip install "
+                         "'geomkit[umap]'.")
+
+
 def project(space, *, seed: int = 0, max_points: int = MAP_POINTS, hubness=None,
             hub_space=None, norms=None, isotropy=None, method: str = "pca") -> SpaceMap:
     """2-D PCA of the rows: the top two eigenvectors of the covariance (shared with isotropy),
@@ -248,38 +257,35 @@ def project(space, *, seed: int = 0, max_points: int = MAP_POINTS, hubness=None,
     the hubness sample when hubness ran on one (so every point has its k-occurrence), else all
     rows up to ``max_points`` (a seeded sample beyond). ``method="umap"`` (the optional extra
     ``geomkit[umap]``): UMAP (cosine, seeded) of the shown rows instead."""
-    if method == "umap" and not umap_available():
-        from geomkit.errors import UsageError
-
-        raise UsageError("--map umap needs umap-learn, the optional extra: pip install "
-                         "'geomkit[umap]'.")
-    values, vectors = space.spectrum()
-    top = vectors[:, :2]
-    mean = space.moments().mean
+    if method == "umap":
+        require_umap()
     rows_all = space.rows
-    xy_all = np.empty((rows_all.size, 2))
-    pos = 0
-    for blk in space.blocks(progress="map: project"):
-        m = blk.x.shape[0]
-        xy_all[pos:pos + m] = (np.asarray(blk.x, dtype=np.float64) - mean) @ top
-        pos += m
     if hub_space is not None and hub_space is not space:
         shown = hub_space.rows
     elif rows_all.size > max_points:
         shown = np.sort(np.random.default_rng(seed).choice(rows_all, max_points, replace=False))
     else:
         shown = rows_all
-    at = np.searchsorted(rows_all, shown)
-    xy = xy_all[at]
-    total = float(values.sum()) or 1.0
-    explained = (float(values[0] / total), float(values[1] / total))
-    if method == "umap":
+    if method == "umap":  # the shown rows only; no projection pass
         import umap
 
         x = np.asarray(space.read_rows(shown), dtype=np.float32)
         xy = umap.UMAP(n_components=2, metric="cosine", random_state=seed,
                        n_jobs=1).fit_transform(x)
         explained = None
+    else:
+        values, vectors = space.spectrum()
+        top = vectors[:, :2]
+        mean = space.moments().mean
+        xy_all = np.empty((rows_all.size, 2))
+        pos = 0
+        for blk in space.blocks(progress="map: project"):
+            m = blk.x.shape[0]
+            xy_all[pos:pos + m] = (np.asarray(blk.x, dtype=np.float64) - mean) @ top
+            pos += m
+        xy = xy_all[np.searchsorted(rows_all, shown)]
+        total = float(values.sum()) or 1.0
+        explained = (float(values[0] / total), float(values[1] / total))
     meta = space.metadata
     colours = {}  # the first is shown first: label, k-occurrence, norm, conformity
     if meta.labels is not None:

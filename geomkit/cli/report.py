@@ -63,11 +63,9 @@ def command(input, out, other, quick, quick_rows, k, map_points, map_method, jso
     if quick_rows != 40_000 and not quick:
         raise UsageError("--quick-rows sets the size of the --quick sample; add --quick.")
     if map_method == "umap":
-        from geomkit.analysis.suite import umap_available
+        from geomkit.analysis.suite import require_umap
 
-        if not umap_available():
-            raise UsageError("--map umap needs umap-learn, the optional extra: pip install "
-                             "'geomkit[umap]'.")
+        require_umap()
     written = {"-o": out, **({"--json": json_path} if json_path else {})}
     check_outputs(written, [input] + ([other] if other else []))
     extra = _reader_argv(inputs)
