@@ -8,7 +8,7 @@ import sys
 import json
 import math
 import os
-import tempfile
+import uuid
 
 import numpy as np
 
@@ -94,9 +94,15 @@ def atomic_path(path: str):
     path = os.fspath(path)
     check_writable(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
+    # registered before it exists: a signal between creating the file and registering it would
+    # leave it behind
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
     _PARTIAL.add(tmp)
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except BaseException:
+        _PARTIAL.discard(tmp)
+        raise
     try:
         yield tmp
         os.chmod(tmp, 0o644)
