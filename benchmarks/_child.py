@@ -38,3 +38,36 @@ def time_command(argv: list, name: str) -> tuple[str, float, float]:
     out, rss = run_child(_TIMED.format(argv=[str(a) for a in argv]), name)
     body, seconds = out.rsplit("SECONDS", 1)
     return body, float(seconds), rss
+
+
+def run_child_limited(code: str, name: str, timeout: float) -> tuple[str | None, float, float]:
+    """``run_child`` stopped after ``timeout`` seconds: returns (its stdout, or None when it was
+    stopped; its peak RSS in MiB; wall seconds)."""
+    import signal
+    import time
+
+    out_path = f"/tmp/geomkit_bench_{name}.out"
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 1)
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    stopped = False
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            break
+        if time.perf_counter() - start > timeout:
+            os.kill(pid, signal.SIGKILL)
+            _, status, usage = os.wait4(pid, 0)
+            stopped = True
+            break
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if stopped:
+        return None, usage.ru_maxrss / 1024, seconds
+    if status != 0:
+        raise RuntimeError(f"{name} failed with status {status}")
+    with open(out_path) as fh:
+        return fh.read(), usage.ru_maxrss / 1024, seconds

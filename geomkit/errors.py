@@ -35,6 +35,8 @@ OPTIONS = {
     "candidates": ("candidates", "--mp-candidates"),
     "k": ("k", "-k"),
     "device": ("device", "--device"),
+    "memory": ("memory=", "--memory "),
+    "nprobe": ("nprobe", "--nprobe"),
 }
 _MARKER = re.compile(r"\{(" + "|".join(OPTIONS) + r")\}")
 

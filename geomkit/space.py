@@ -96,6 +96,13 @@ class Space:
         return Space(self.source, executor=self.executor, transform=transform,
                      transform_name=name, nonzero=nonzero or self.nonzero)
 
+    # a Space travels to Dask workers (paired passes) without its executor and its cache
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["executor"] = LocalExecutor()
+        state["_cache"] = {}
+        return state
+
     # ------------------------------------------------------------------ the view
     @property
     def label(self) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from geomkit.engine.pairs import pair_rows, paired_blocks, read_paired
+from geomkit.engine.pairs import pair_rows, paired_blocks, paired_pass, read_paired
 from geomkit.errors import UsageError
 from geomkit.report.result import Result
 from geomkit.space import as_space
@@ -67,6 +67,14 @@ class PairedCKA:
         self.sq_x += float(nx @ nx)
         self.sq_y += float(ny @ ny)
 
+    def fresh(self) -> "PairedCKA":
+        return PairedCKA(self.sx.size, self.sy.size)
+
+    def merge(self, other: "PairedCKA") -> "PairedCKA":
+        for name in ("n", "xy", "xx", "yy", "sx", "sy", "sq_sq", "sq_x", "sq_y"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
     def spectra(self) -> tuple[np.ndarray, np.ndarray]:
         """Covariance eigenvalues (ddof = 1, descending) of X and of Y."""
         n = self.n
@@ -86,10 +94,37 @@ class PairedCKA:
         return float((cxy ** 2).sum() / np.sqrt((cxx ** 2).sum() * (cyy ** 2).sum()))
 
 
+class RowTerms:
+    """Σᵢ (K̃1)ᵢ(L̃1)ᵢ, Σᵢ (K̃1)ᵢ², Σᵢ (L̃1)ᵢ² over paired blocks, given Σx and Σy (the second
+    pass of the unbiased CKA); mergeable."""
+
+    def __init__(self, sx: np.ndarray, sy: np.ndarray):
+        self.sx, self.sy = sx, sy
+        self.kl = self.kk = self.ll = 0.0
+
+    def add(self, xb, yb) -> None:
+        xb = np.asarray(xb, dtype=np.float64)
+        yb = np.asarray(yb, dtype=np.float64)
+        k1 = xb @ self.sx - np.einsum("ij,ij->i", xb, xb)   # (K̃1)ᵢ
+        l1 = yb @ self.sy - np.einsum("ij,ij->i", yb, yb)
+        self.kl += float(k1 @ l1)
+        self.kk += float(k1 @ k1)
+        self.ll += float(l1 @ l1)
+
+    def fresh(self) -> "RowTerms":
+        return RowTerms(self.sx, self.sy)
+
+    def merge(self, other: "RowTerms") -> "RowTerms":
+        self.kl += other.kl
+        self.kk += other.kk
+        self.ll += other.ll
+        return self
+
+
 def unbiased_cka(acc: PairedCKA, blocks) -> float:
     """CKA of Song's unbiased HSIC from the accumulated sums and one more pass over ``blocks``
     (an iterable of paired ``(x, y)`` row blocks, the same rows as ``acc``'s) for
-    Σᵢ (K̃1)ᵢ(L̃1)ᵢ (needs Σx, Σy)."""
+    Σᵢ (K̃1)ᵢ(L̃1)ᵢ (needs Σx, Σy) — or the :class:`RowTerms` of that pass."""
     n = acc.n
     if n < 4:
         return float("nan")
@@ -98,15 +133,13 @@ def unbiased_cka(acc: PairedCKA, blocks) -> float:
     tr_kl = (acc.xy ** 2).sum() - acc.sq_sq    # tr(K̃L̃)
     tr_kk = (acc.xx ** 2).sum() - acc.sq_x
     tr_ll = (acc.yy ** 2).sum() - acc.sq_y
-    kl_row = kk_row = ll_row = 0.0
-    for xb, yb in blocks:
-        xb = np.asarray(xb, dtype=np.float64)
-        yb = np.asarray(yb, dtype=np.float64)
-        k1 = xb @ acc.sx - np.einsum("ij,ij->i", xb, xb)   # (K̃1)ᵢ
-        l1 = yb @ acc.sy - np.einsum("ij,ij->i", yb, yb)
-        kl_row += float(k1 @ l1)
-        kk_row += float(k1 @ k1)
-        ll_row += float(l1 @ l1)
+    if isinstance(blocks, RowTerms):
+        rt = blocks
+    else:
+        rt = RowTerms(acc.sx, acc.sy)
+        for xb, yb in blocks:
+            rt.add(xb, yb)
+    kl_row, kk_row, ll_row = rt.kl, rt.kk, rt.ll
 
     def hsic(tr, a, b, row):
         return (tr + a * b / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * row) / (n * (n - 3))
@@ -150,6 +183,62 @@ def cknna(ux: np.ndarray, uy: np.ndarray, nx: np.ndarray, ny: np.ndarray) -> flo
     return float(kl / np.sqrt(kk * ll)) if kk > 0 and ll > 0 else float("nan")
 
 
+def _pair_lookup(rows: np.ndarray, cols: np.ndarray, n: int):
+    """Sorted keys i·n + j of directed pairs, and a function giving, for pairs (a, b), the
+    position of pair (b, a) among them (−1 where absent)."""
+    keys = rows.astype(np.int64) * n + cols
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+
+    def reverse(a, b):
+        want = b.astype(np.int64) * n + a
+        at = np.minimum(np.searchsorted(sorted_keys, want), max(sorted_keys.size - 1, 0))
+        hit = sorted_keys[at] == want if sorted_keys.size else np.zeros(want.size, bool)
+        return np.where(hit, order[at], -1)
+
+    return reverse
+
+
+def _hsic_unbiased_pairs(rows, cols, kv, lv, n):
+    """Song's unbiased HSIC of two kernels with zero diagonals given on the same directed pairs
+    (i, j) (values ``kv``, ``lv``; every other entry 0): as :func:`_hsic_unbiased_sparse`."""
+    rev = _pair_lookup(rows, cols, n)
+    tr = 0.0
+    for s in range(0, rows.size, 1 << 22):  # tr(K Lᵀ)... = Σ k_ij l_ji, in chunks
+        back = rev(rows[s:s + (1 << 22)], cols[s:s + (1 << 22)])
+        hit = back >= 0
+        tr += float(kv[s:s + (1 << 22)][hit] @ lv[back[hit]])
+    ka, lb = float(kv.sum()), float(lv.sum())
+    col_k = np.bincount(cols, weights=kv, minlength=n)
+    row_l = np.bincount(rows, weights=lv, minlength=n)
+    row = float(col_k @ row_l)
+    return (tr + ka * lb / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * row) / (n * (n - 3))
+
+
+def cknna_from_lists(nx: np.ndarray, sx: np.ndarray, ny: np.ndarray, sy: np.ndarray) -> float:
+    """CKNNA as :func:`cknna` from the searches themselves: ``nx``/``ny`` each item's k nearest
+    in X and in Y, ``sx``/``sy`` their cosine similarities. The masked kernels only hold pairs
+    (i, j) with j in i's lists, whose kernel values are exactly what the searches returned: K on
+    X's list, L on Y's, both on the pairs in both lists (no vector is read again)."""
+    n, k = nx.shape
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    kx = sx.astype(np.float64).ravel()
+    ly = sy.astype(np.float64).ravel()
+    # pairs in both lists: X's i-th neighbour found in Y's list, and Y's similarity for it
+    both = np.zeros((n, k), dtype=bool)
+    l_on_x = np.zeros((n, k))
+    for a in range(k):
+        eq = ny == nx[:, [a]]
+        both[:, a] = eq.any(1)
+        l_on_x[:, a] = np.where(both[:, a], sy[np.arange(n), eq.argmax(1)], 0.0)
+    m = both.ravel()
+    r, c = rows[m], nx.ravel()[m].astype(np.int64)
+    kl = _hsic_unbiased_pairs(r, c, kx[m], l_on_x.ravel()[m], n)
+    kk = _hsic_unbiased_pairs(rows, nx.ravel().astype(np.int64), kx, kx, n)
+    ll = _hsic_unbiased_pairs(rows, ny.ravel().astype(np.int64), ly, ly, n)
+    return float(kl / np.sqrt(kk * ll)) if kk > 0 and ll > 0 else float("nan")
+
+
 def knn_overlap(nx: np.ndarray, ny: np.ndarray):
     """Per item: |N_X ∩ N_Y| and the Jaccard |∩| / |∪| of two k-NN lists."""
     k = nx.shape[1]
@@ -159,9 +248,19 @@ def knn_overlap(nx: np.ndarray, ny: np.ndarray):
     return inter, inter / (2 * k - inter)
 
 
+def _in_chunks(fn, nx, ny, rows: int = 65536):
+    """``fn`` over items in chunks (its temporaries are O(k²) per item)."""
+    if nx.shape[0] <= rows:
+        return fn(nx, ny)
+    return np.concatenate([fn(nx[s:s + rows], ny[s:s + rows])
+                           for s in range(0, nx.shape[0], rows)])
+
+
 def lcs_lengths(nx: np.ndarray, ny: np.ndarray) -> np.ndarray:
     """Per item: the length of the longest common subsequence of its two ordered k-NN lists
     (dynamic programming over the k × k table, vectorised over the items)."""
+    if nx.shape[0] > 65536:
+        return _in_chunks(lcs_lengths, nx, ny)
     n, k = nx.shape
     dp = np.zeros((k + 1, k + 1, n), dtype=np.int64)
     for i in range(1, k + 1):
@@ -174,6 +273,8 @@ def lcs_lengths(nx: np.ndarray, ny: np.ndarray) -> np.ndarray:
 def edit_distances(nx: np.ndarray, ny: np.ndarray) -> np.ndarray:
     """Per item: the Levenshtein distance between its two ordered k-NN lists (insertions,
     deletions and substitutions of whole neighbours), vectorised over the items."""
+    if nx.shape[0] > 65536:
+        return _in_chunks(edit_distances, nx, ny)
     n, k = nx.shape
     dp = np.zeros((k + 1, k + 1, n), dtype=np.int64)
     dp[:, 0] = np.arange(k + 1)[:, None]
@@ -188,8 +289,12 @@ def edit_distances(nx: np.ndarray, ny: np.ndarray) -> np.ndarray:
 def cycle_knn(nx: np.ndarray, ny: np.ndarray) -> float:
     """Share of items i found among the X-neighbours of at least one Y-neighbour of i."""
     n = nx.shape[0]
-    hits = (nx[ny] == np.arange(n)[:, None, None]).any(axis=(1, 2))
-    return float(hits.mean())
+    hits = 0
+    for s in range(0, n, 65536):  # n·k·k neighbours of neighbours: in chunks of items
+        part = ny[s:s + 65536]
+        hits += int((nx[part] == np.arange(s, s + part.shape[0])[:, None, None]).any(
+            axis=(1, 2)).sum())
+    return hits / n
 
 
 def similarity_spearman(ux: np.ndarray, uy: np.ndarray, sample: int, seed: int) -> tuple[float, int]:
@@ -229,6 +334,7 @@ class CompareResult(Result):
     rsa_sample: int = 0
     knn_items: int = 0
     anchors: dict | None = None
+    knn: dict = field(default_factory=lambda: {"exact": True, "a": None, "b": None})
     pairs: str = "rows"
     unmatched: dict = field(default_factory=dict)
     d: dict = field(default_factory=dict)
@@ -256,7 +362,8 @@ class CompareResult(Result):
                     "anchors": self.anchors,
                     "pairs": self.pairs,
                     "unmatched": self.unmatched, "d": self.d,
-                    "n_dropped": self.n_dropped, "n_dropped_zero": self.n_dropped_zero})
+                    "n_dropped": self.n_dropped, "n_dropped_zero": self.n_dropped_zero,
+                    "knn": self.knn})
         return out
 
     def per_item(self):
@@ -272,15 +379,18 @@ class CompareResult(Result):
 # ----------------------------------------------------------------------------- computation
 def compute_compare(a, b, *, k: int = 10, pairs: str = "auto", rsa_sample: int = 2000,
                     seed: int = 0, knn_items: int = 20000, block_rows: int = 8192,
-                    anchors: int | None = None, anchor_ids: list | None = None
-                    ) -> CompareResult:
+                    anchors: int | None = None, anchor_ids: list | None = None,
+                    nprobe: int | None = None) -> CompareResult:
     """How alike spaces ``a`` and ``b`` are on their paired items (see the module docstring).
 
     Both CKAs and the spectra use every pair, streamed in paired row blocks (two passes; no N×N
-    kernel, memory O(d²) — dumps larger than RAM work). The k-NN metrics, the RSA and the per-item
-    overlaps need the rows in memory: they use every pair up to ``knn_items`` pairs, a seeded
-    sample of ``knn_items`` pairs beyond (reported as ``knn_items``: neighbours are then found
-    among the sampled items).
+    kernel, memory O(d²) — dumps larger than RAM work). The k-NN metrics and the per-item
+    overlaps use every pair: exact neighbours in memory up to ``knn_items`` pairs, beyond that
+    the approximate neighbours of each space streamed within its memory budget
+    (:func:`geomkit.engine.ann.approximate_search`, ``nprobe`` lists per query; recall measured
+    per space and reported under ``knn``; CKNNA from the searches' own similarities,
+    :func:`cknna_from_lists`). The RSA uses a seeded sample of ``rsa_sample`` items; anchors,
+    beyond ``knn_items`` pairs, a seeded sample of ``knn_items`` pairs.
 
     ``anchors`` (a seeded choice of that many paired items) or ``anchor_ids``: relative
     representations over those parallel anchors, and how well they agree across the spaces
@@ -291,47 +401,109 @@ def compute_compare(a, b, *, k: int = 10, pairs: str = "auto", rsa_sample: int =
     a, b = as_space(a), as_space(b)
     paired = pair_rows(a, b, pairs)
     n = paired.n
-    sub = paired if n <= knn_items else paired.take(
-        np.random.default_rng(seed).choice(n, knn_items, replace=False))
-    if not 1 <= k < sub.n:
-        raise UsageError(f"k = {k} must be between 1 and the {sub.n - 1} other paired items.")
-    x = np.asarray(read_paired(a, sub.a, nonzero=True), dtype=np.float64)
-    y = np.asarray(read_paired(b, sub.b, nonzero=True), dtype=np.float64)
+    if not 1 <= k < n:
+        raise UsageError(f"k = {k} must be between 1 and the {n - 1} other paired items.")
+    if nprobe is not None and n <= knn_items:
+        raise UsageError(f"{{nprobe}} acts on approximate neighbours, searched beyond "
+                         f"{knn_items} pairs; these {n} pairs get exact neighbours.")
+    if n > knn_items:
+        return _compare_approximate(a, b, paired, k=k, rsa_sample=rsa_sample, seed=seed,
+                                    knn_items=knn_items, block_rows=block_rows, anchors=anchors,
+                                    anchor_ids=anchor_ids, nprobe=nprobe)
+    x = np.asarray(read_paired(a, paired.a, nonzero=True), dtype=np.float64)
+    y = np.asarray(read_paired(b, paired.b, nonzero=True), dtype=np.float64)
 
     def blocks():
-        if sub is paired:
-            return ((x[s:s + block_rows], y[s:s + block_rows]) for s in range(0, n, block_rows))
-        return paired_blocks(a, b, paired, block_rows=block_rows, nonzero=True)
+        return ((x[s:s + block_rows], y[s:s + block_rows]) for s in range(0, n, block_rows))
 
-    acc = PairedCKA(a.d, b.d)
-    for xb, yb in blocks():
-        acc.add(xb, yb)
-    ub = unbiased_cka(acc, blocks())
+    acc, ub = _streamed_cka(a, b, paired, block_rows, blocks)
     ux, uy = unit_rows(x), unit_rows(y)
     nx = exact_knn(ux, k, metric="cosine").indices
     ny = exact_knn(uy, k, metric="cosine").indices
-    shared, jac = knn_overlap(nx, ny)
     rho, used = similarity_spearman(ux, uy, rsa_sample, seed)
+    relative = _anchors(a, paired, ux, uy, anchors, anchor_ids, seed)
+    return _result(a, b, paired, acc, ub, nx, ny, k=k, cknna_value=cknna(ux, uy, nx, ny),
+                   rho=rho, used=used, relative=relative, knn_items=n,
+                   knn={"exact": True, "a": None, "b": None})
+
+
+def _streamed_cka(a, b, paired, block_rows, blocks):
+    """The linear and unbiased CKA accumulators of every pair: over ``blocks()`` here (twice),
+    or, with a Dask executor (``--scheduler``), both streaming passes as tasks."""
+    acc = PairedCKA(a.d, b.d)
+    if a.executor.name == "local":
+        for xb, yb in blocks():
+            acc.add(xb, yb)
+        return acc, unbiased_cka(acc, blocks())
+    paired_pass(a, b, paired, [acc], block_rows=block_rows, nonzero=True,
+                progress="compare: CKA")
+    terms = paired_pass(a, b, paired, [RowTerms(acc.sx, acc.sy)], block_rows=block_rows,
+                        nonzero=True, progress="compare: unbiased CKA")[0]
+    return acc, unbiased_cka(acc, terms)
+
+
+def _anchors(a, sub, ux, uy, anchors, anchor_ids, seed):
+    if anchors is None and anchor_ids is None:
+        return None
+    from geomkit.analysis.translate import anchor_agreement, choose_anchors
+
+    meta = a.metadata
+    pos = choose_anchors(sub.n, anchors, seed, anchor_ids=anchor_ids, where=a.label,
+                         ids=None if meta.ids is None else meta.ids[sub.a])
+    rest = np.setdiff1d(np.arange(sub.n), pos)
+    return anchor_agreement(ux[rest], uy[rest], ux[pos], uy[pos])
+
+
+def _result(a, b, paired, acc, ub, nx, ny, *, k, cknna_value, rho, used, relative, knn_items,
+            knn) -> CompareResult:
+    shared, jac = knn_overlap(nx, ny)
     spec_a, spec_b = acc.spectra()
     meta = a.metadata
-    relative = None
-    if anchors is not None or anchor_ids is not None:
-        from geomkit.analysis.translate import anchor_agreement, choose_anchors
-
-        pos = choose_anchors(sub.n, anchors, seed, anchor_ids=anchor_ids, where=a.label,
-                             ids=None if meta.ids is None else meta.ids[sub.a])
-        rest = np.setdiff1d(np.arange(sub.n), pos)
-        relative = anchor_agreement(ux[rest], uy[rest], ux[pos], uy[pos])
     return CompareResult(
-        n=int(n), cka_linear=acc.linear(), cka_unbiased=ub, cknna=cknna(ux, uy, nx, ny),
+        n=int(paired.n), cka_linear=acc.linear(), cka_unbiased=ub, cknna=cknna_value,
         mutual_knn=float(shared.mean() / k), cycle_knn=cycle_knn(nx, ny),
-        similarity_spearman=rho, rsa_sample=used, k=k, knn_items=int(sub.n),
+        similarity_spearman=rho, rsa_sample=used, k=k, knn_items=int(knn_items),
         lcs_knn=float(lcs_lengths(nx, ny).mean()),
         edit_distance_knn=float(1.0 - edit_distances(nx, ny).mean() / k),
         knn_jaccard_mean=float(jac.mean()), pairs=paired.how,
         unmatched=paired.unmatched(), d={"a": int(a.d), "b": int(b.d)},
-        rows_a=sub.a, rows_b=sub.b, jaccard=jac, shared=shared,
-        ids=None if meta.ids is None else meta.ids[sub.a],
-        texts=None if meta.texts is None else meta.texts[sub.a], labels=(a.label, b.label),
-        spectrum_a=spec_a, spectrum_b=spec_b, anchors=relative,
+        rows_a=paired.a, rows_b=paired.b, jaccard=jac, shared=shared,
+        ids=None if meta.ids is None else meta.ids[paired.a],
+        texts=None if meta.texts is None else meta.texts[paired.a], labels=(a.label, b.label),
+        spectrum_a=spec_a, spectrum_b=spec_b, anchors=relative, knn=knn,
         n_dropped=a.n_dropped + b.n_dropped, n_dropped_zero=a.n_dropped_zero + b.n_dropped_zero)
+
+
+def _compare_approximate(a, b, paired, *, k, rsa_sample, seed, knn_items, block_rows, anchors,
+                         anchor_ids, nprobe) -> CompareResult:
+    """Every pair: CKAs streamed, approximate neighbours of each space streamed within its
+    budget (N×k int32 positions + float32 similarities kept per space: 8·k bytes a pair)."""
+    from geomkit.engine.ann import PairFeed, approximate_search
+    from geomkit.engine.rows import unit_rows
+
+    n = paired.n
+    acc, ub = _streamed_cka(a, b, paired, block_rows, lambda: paired_blocks(
+        a, b, paired, block_rows=block_rows, nonzero=True))
+    lists, infos = [], {}
+    for side, space, rows in (("a", a, paired.a), ("b", b, paired.b)):
+        res = approximate_search(PairFeed(space, rows, "cosine", block_rows), k,
+                                 memory=space.memory, nprobe=nprobe, seed=seed, keep=True,
+                                 label=space.label)
+        lists.append((res.indices, (1.0 - res.distances.astype(np.float64))))
+        infos[side] = res.info
+    (nx, sx), (ny, sy) = lists
+    # RSA: the seeded sample similarity_spearman would draw, read back
+    pick = np.sort(np.random.default_rng(seed).choice(n, rsa_sample, replace=False)) \
+        if n > rsa_sample else np.arange(n)
+    ux_s = unit_rows(np.asarray(read_paired(a, paired.a[pick], nonzero=True), dtype=np.float64))
+    uy_s = unit_rows(np.asarray(read_paired(b, paired.b[pick], nonzero=True), dtype=np.float64))
+    rho, used = similarity_spearman(ux_s, uy_s, pick.size, seed)
+    relative = None
+    if anchors is not None or anchor_ids is not None:  # in memory: a seeded sample of pairs
+        sub = paired.take(np.random.default_rng(seed).choice(n, knn_items, replace=False))
+        ux = unit_rows(np.asarray(read_paired(a, sub.a, nonzero=True), dtype=np.float64))
+        uy = unit_rows(np.asarray(read_paired(b, sub.b, nonzero=True), dtype=np.float64))
+        relative = _anchors(a, sub, ux, uy, anchors, anchor_ids, seed)
+    return _result(a, b, paired, acc, ub, nx, ny, k=k,
+                   cknna_value=cknna_from_lists(nx, sx, ny, sy), rho=rho, used=used,
+                   relative=relative, knn_items=n, knn={"exact": False, **infos})

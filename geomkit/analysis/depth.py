@@ -95,19 +95,20 @@ class ProjectionAccumulator:
         return np.concatenate(self.rows), np.concatenate(self.values)
 
 
-def _unit_sum(space) -> tuple[np.ndarray, int]:
+def _unit_sum(space, progress: str | None = None) -> tuple[np.ndarray, int]:
     """Σ x̂ and N of a space's rows (its shared row statistics; zero rows refused)."""
-    stats = space.products("row_stats", nonzero=True)[0]
+    stats = space.products("row_stats", nonzero=True, progress=progress)[0]
     return stats.unit_sum, stats.n
 
 
-def cosine_depths(query, ref, *, same: bool, ref_unit_sum=None, ref_n=None):
+def cosine_depths(query, ref, *, same: bool, ref_unit_sum=None, ref_n=None,
+                  progress: str | None = None):
     """Cosine TTE depth of every row of ``query`` w.r.t. ``ref`` in O((N + M)·d)."""
     query, ref = as_space(query), as_space(ref)
     if ref_unit_sum is None:
         ref_unit_sum, ref_n = _unit_sum(ref)
     acc = ProjectionAccumulator(ref_unit_sum / ref_n)
-    query.run(acc, unit=True)
+    query.run(acc, unit=True, progress=progress)
     rows, dots = acc.result()
     if same:
         depth = 1.0 + (ref_n * dots - 1.0) / (ref_n - 1.0)
@@ -180,11 +181,11 @@ class PairwiseDepthAccumulator:
         return np.concatenate(self.rows), np.concatenate(self.depths)
 
 
-def pairwise_depths(query, ref, kind: str, *, same: bool):
+def pairwise_depths(query, ref, kind: str, *, same: bool, progress: str | None = None):
     """Chord or spatial depth of every row of ``query`` w.r.t. ``ref``, blockwise."""
     query, ref = as_space(query), as_space(ref)
     acc = PairwiseDepthAccumulator(ref.source, kind, same, ref.n)
-    query.run(acc, unit=kind == "chord")
+    query.run(acc, unit=kind == "chord", progress=progress)
     return acc.result()
 
 
@@ -193,11 +194,11 @@ def _common_positions(a: np.ndarray, b: np.ndarray):
     return ia, ib
 
 
-def depths(query, ref, kind: str, *, same: bool):
+def depths(query, ref, kind: str, *, same: bool, progress: str | None = None):
     if kind == "cosine":
-        return cosine_depths(query, ref, same=same)
+        return cosine_depths(query, ref, same=same, progress=progress)
     if kind in ("chord", "spatial"):
-        return pairwise_depths(query, ref, kind, same=same)
+        return pairwise_depths(query, ref, kind, same=same, progress=progress)
     raise UsageError(f"unknown depth '{kind}'; choose one of {', '.join(DEPTHS)}.")
 
 
@@ -261,10 +262,14 @@ class DepthResult(Result):
 
 
 def compute_depth(ref, test=None, *, depth: str = "cosine", alternative: str = "greater",
-                  dd: bool = False) -> DepthResult:
+                  dd: bool = False, progress: str | None = None) -> DepthResult:
     """Depths of REF items w.r.t. REF (self excluded) and, with ``test``, of TEST items w.r.t.
     REF and the rank-sum test (REF and TEST: :class:`geomkit.Space` or sources). ``dd=True``
-    also computes depths w.r.t. TEST for a DD-plot."""
+    also computes depths w.r.t. TEST for a DD-plot. ``progress``: a label for the passes' bars."""
+
+    def stage(what):
+        return progress and f"{progress}: {what}"
+
     if depth not in DEPTHS:
         raise UsageError(f"unknown depth '{depth}'; choose one of {', '.join(DEPTHS)}.")
     if alternative not in ("greater", "less", "two-sided"):
@@ -274,28 +279,30 @@ def compute_depth(ref, test=None, *, depth: str = "cosine", alternative: str = "
     if test is not None and test.d != ref.d:
         raise UsageError(f"{ref.label} has {ref.d} dimensions but {test.label} has {test.d}.")
     if depth == "spatial":  # centre-outward on raw vectors: a zero row is a point like any other
-        stats = ref.row_stats()
+        stats = ref.row_stats(progress=stage("REF statistics"))
         unit_sum, n_ref = stats.unit_sum, stats.n
     else:
-        unit_sum, n_ref = _unit_sum(ref)
+        unit_sum, n_ref = _unit_sum(ref, progress=stage("REF statistics"))
     direction_norm = float(np.linalg.norm(unit_sum / n_ref))
     if depth == "cosine":
-        ref_rows, ref_depth = cosine_depths(ref, ref, same=True, ref_unit_sum=unit_sum, ref_n=n_ref)
+        ref_rows, ref_depth = cosine_depths(ref, ref, same=True, ref_unit_sum=unit_sum, ref_n=n_ref,
+                                            progress=stage("REF"))
     else:
-        ref_rows, ref_depth = pairwise_depths(ref, ref, depth, same=True)
+        ref_rows, ref_depth = pairwise_depths(ref, ref, depth, same=True, progress=stage("REF"))
     fields = {}
     if test is not None:
         if depth == "cosine":
             test_rows, test_depth = cosine_depths(test, ref, same=False, ref_unit_sum=unit_sum,
-                                                  ref_n=n_ref)
+                                                  ref_n=n_ref, progress=stage("TEST"))
         else:
-            test_rows, test_depth = pairwise_depths(test, ref, depth, same=False)
+            test_rows, test_depth = pairwise_depths(test, ref, depth, same=False,
+                                                    progress=stage("TEST"))
         fields = dict(n_test=int(test_depth.size), mean_depth_test=float(test_depth.mean()),
                       test=rank_test(ref_depth, test_depth, alternative), test_label=test.label,
                       test_rows=test_rows, test_depth=test_depth, test_meta=test.metadata)
         if dd:
-            _, ref_wrt_test = depths(ref, test, depth, same=False)
-            _, test_wrt_test = depths(test, test, depth, same=True)
+            _, ref_wrt_test = depths(ref, test, depth, same=False, progress=stage("REF vs TEST"))
+            _, test_wrt_test = depths(test, test, depth, same=True, progress=stage("TEST vs TEST"))
             fields["dd"] = {"ref": ref_wrt_test, "test": test_wrt_test}
     spaces = [ref] + ([test] if test is not None else [])
     return DepthResult(depth=depth, n_ref=int(ref_depth.size), n_test=fields.pop("n_test", None),

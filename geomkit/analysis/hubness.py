@@ -123,7 +123,7 @@ def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none
                     hub_size: float = 2.0, labels: np.ndarray | None = None,
                     approximate: bool = False, querybank: np.ndarray | None = None,
                     candidates: int | None = None, device: str | None = None,
-                    max_bytes: int = 8 * 2**30) -> HubnessResult:
+                    max_bytes: int = 8 * 2**30, nprobe: int | None = None) -> HubnessResult:
     """k-occurrence measures of ``space`` (a :class:`geomkit.Space`, or a source) for each
     reduction in ``reduce``; ``labels`` (aligned with the dump's rows) add the k-NN error.
 
@@ -131,9 +131,17 @@ def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none
     shared by every reduction (:meth:`geomkit.Space.knn`). Exact duplicate rows are found first
     (``n_duplicates``: rows equal to an earlier row, ``n_duplicate_groups``); they are at
     distance exactly 0 in every exact path. ``candidates`` in the result: the candidate-list
-    length mp / mp_empiric used (None: mp over all items)."""
+    length mp / mp_empiric used (None: mp over all items).
+
+    Exact search streams from the source (:mod:`geomkit.engine.knn_stream`, reduction none
+    only) when the passes run on Dask or the matrix exceeds ``max_bytes`` or what memory and
+    RLIMIT_AS leave (:func:`_streams`); k-occurrence is the same as in memory.
+
+    ``approximate``: faiss IVF neighbours streamed from the source within ``space.memory``
+    (:func:`geomkit.engine.ann.approximate_search`; ``nprobe`` lists searched per query), reduction
+    none only; the index and its measured recall are reported under ``knn``."""
     from geomkit.engine.duplicates import count_representatives
-    from geomkit.engine.knn import approximate_knn, check_device
+    from geomkit.engine.knn import check_device
     from geomkit.errors import UsageError
 
     space = as_space(space)
@@ -146,6 +154,12 @@ def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none
                              "approximate neighbours use the reduction none only.")
     if candidates is not None and not k < candidates:
         raise UsageError(f"candidates = {candidates} must be larger than k = {k}.")
+    if approximate:  # streamed from the source within the memory budget (engine/ann.py)
+        return _approximate_hubness(space, k=k, metric=metric, hub_size=hub_size,
+                                    labels=labels, nprobe=nprobe)
+    if _streams(space, max_bytes):  # larger than memory, or on Dask: engine/knn_stream.py
+        return _streamed_hubness(space, k=k, metric=metric, reduce=reduce, hub_size=hub_size,
+                                 labels=labels, device=device, max_bytes=max_bytes)
     # a zero row has no direction: cosine neighbours are undefined for it
     rows, x = space.matrix(max_bytes=max_bytes, nonzero=metric == "cosine")
     n = x.shape[0]
@@ -157,24 +171,20 @@ def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none
     def graph(size, graph_metric):
         return space.knn(size, graph_metric, device=device)
 
-    if not approximate:  # the largest graph per metric first: every smaller one is its prefix
-        largest: dict = {}
-        for method in reduce:
-            if n >= min_items(method):
-                for size, graph_metric in knn_requests(method, k, n, metric, candidates=candidates):
-                    largest[graph_metric] = max(largest.get(graph_metric, 0), size)
-        for graph_metric, size in largest.items():
-            graph(size, graph_metric)
+    # the largest graph per metric first: every smaller one is its prefix
+    largest: dict = {}
+    for method in reduce:
+        if n >= min_items(method):
+            for size, graph_metric in knn_requests(method, k, n, metric, candidates=candidates):
+                largest[graph_metric] = max(largest.get(graph_metric, 0), size)
+    for graph_metric, size in largest.items():
+        graph(size, graph_metric)
     methods, kocc_all = {}, {}
     knn_info = {"exact": True, "recall": None}
     for method in reduce:
-        if method == "none" and approximate:
-            res = approximate_knn(x, k, metric=metric, seed=space.seed)
-            knn_info = {"exact": False, "recall": res.recall}
-        else:
-            res = reduced_knn(x, k, method, metric=metric, memory=space.memory,
-                              querybank=querybank, candidates=candidates, device=device,
-                              duplicates=rep, knn=graph)
+        res = reduced_knn(x, k, method, metric=metric, memory=space.memory,
+                          querybank=querybank, candidates=candidates, device=device,
+                          duplicates=rep, knn=graph)
         kocc = k_occurrence(res.indices, n)
         values = hubness_measures(kocc, k, hub_size)
         if labels is not None:
@@ -189,3 +199,115 @@ def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none
                                      if m in ("mp", "mp_empiric")},
                          ids=None if meta.ids is None else meta.ids[rows],
                          texts=None if meta.texts is None else meta.texts[rows], label=space.label)
+
+
+def knn_error_count(neigh: np.ndarray, codes: np.ndarray) -> int:
+    """Errors of the leave-one-out majority vote of a block of rows: ``neigh`` (b, k) their
+    neighbours' label codes (negative: no neighbour), ``codes`` (b,) their own; a tie between
+    labels goes to the tied label whose nearest member ranks first (as :func:`knn_error`)."""
+    b, k = neigh.shape
+    neigh = np.where(neigh < 0, -1 - np.arange(k)[None, :], neigh)  # missing: each its own
+    votes = np.zeros((b, k), dtype=np.int64)
+    for j in range(k):
+        votes[:, j] = (neigh == neigh[:, [j]]).sum(1)
+    first = np.argmax(votes == votes.max(1, keepdims=True), axis=1)
+    return int((neigh[np.arange(b), first] != codes).sum())
+
+
+def _approximate_hubness(space, *, k, metric, hub_size, labels, nprobe) -> HubnessResult:
+    """Reduction none on approximate neighbours, streamed (engine/ann.py): each query block's
+    neighbours are folded into k-occurrence counts and k-NN errors; no N×k array is kept."""
+    from geomkit.engine.ann import SpaceFeed, approximate_search
+    from geomkit.engine.duplicates import count_duplicates
+    from geomkit.errors import UsageError
+
+    feed = SpaceFeed(space, metric, hashes=True)
+    n = feed.n
+    if not 1 <= k < n:
+        raise UsageError(f"k = {k} must be between 1 and N - 1 = {n - 1}.")
+    kocc = np.zeros(n, dtype=np.int64)
+    errors = [0]
+    codes = None
+    if labels is not None:
+        codes = np.unique(np.asarray(labels)[feed.rows].astype(str), return_inverse=True)[1]
+        codes = codes.ravel().astype(np.int64)
+
+    def fold(start, idx, dist):
+        kocc[:] += np.bincount(idx[idx >= 0], minlength=n)
+        if codes is not None:
+            neigh = np.where(idx >= 0, codes[np.maximum(idx, 0)], -1)
+            errors[0] += knn_error_count(neigh, codes[start:start + idx.shape[0]])
+
+    res = approximate_search(feed, k, metric=metric, memory=space.memory, nprobe=nprobe,
+                             seed=space.seed, on_block=fold, label=space.label)
+    rows = feed.rows
+    n_dup, n_groups = count_duplicates(np.concatenate(feed.hashes)) if feed.hashes else (0, 0)
+    values = hubness_measures(kocc, k, hub_size)
+    if codes is not None:
+        values["knn_error"] = errors[0] / n
+    meta = space.metadata
+    return HubnessResult(k=k, metric=metric, n=n, methods={"none": values}, knn=res.info,
+                         hub_size=hub_size, n_duplicates=n_dup, n_duplicate_groups=n_groups,
+                         n_dropped=space.n_dropped, n_dropped_zero=space.n_dropped_zero,
+                         kocc={"none": kocc}, rows=rows, candidates={},
+                         ids=None if meta.ids is None else meta.ids[rows],
+                         texts=None if meta.texts is None else meta.texts[rows],
+                         label=space.label)
+
+
+def _streams(space, max_bytes: int) -> bool:
+    """The exact search streams from the source (:mod:`geomkit.engine.knn_stream`) when the
+    passes run on Dask, or when the N×d matrix exceeds ``max_bytes`` or what this machine (or
+    RLIMIT_AS) leaves for it (:func:`~geomkit.engine.knn_stream.in_memory_limit`)."""
+    from geomkit.engine.knn_stream import in_memory_limit, matrix_bytes
+
+    if getattr(space.executor, "name", "local") != "local":
+        return True
+    return matrix_bytes(space) > min(max_bytes, in_memory_limit())
+
+
+def _streamed_hubness(space, *, k, metric, reduce, hub_size, labels, device,
+                      max_bytes) -> HubnessResult:
+    """Reduction none on the exact kNN streamed from the source: exact copies from a pass of
+    row hashes, then one query pass (the space's executor: Dask tasks over parts of the rows)
+    whose batches are folded into k-occurrence counts and k-NN errors; no N×k array is kept.
+    The reductions need each item's distances to all others in memory, and are refused."""
+    from geomkit.engine.duplicates import stream_duplicates
+    from geomkit.engine.knn_stream import in_memory_limit, matrix_bytes, stream_knn
+    from geomkit.errors import UsageError
+
+    others = [m for m in reduce if m != "none"]
+    if others:
+        if getattr(space.executor, "name", "local") != "local":
+            why = "the passes run on a Dask scheduler, where the exact search streams"
+        else:
+            why = (f"the {space.n_selected} x {space.d} matrix ({matrix_bytes(space) / 2**30:.2f}"
+                   f" GiB) exceeds the {min(max_bytes, in_memory_limit()) / 2**30:.2f} GiB it may "
+                   f"take in memory here")
+        raise UsageError(f"hubness reduction {others[0]} needs the whole matrix in memory, but "
+                         f"{why}; use the reduction none, or {{sample}} rows.")
+    nonzero = metric == "cosine"
+    dups = stream_duplicates(space, nonzero=nonzero, progress="hubness: duplicate rows")
+    n = space.n
+    if not 1 <= k < n:
+        raise UsageError(f"k = {k} must be between 1 and N - 1 = {n - 1}.")
+    rows = space.rows
+    codes = None
+    if labels is not None:
+        codes = np.unique(np.asarray(labels)[rows].astype(str), return_inverse=True)[1]
+        codes = codes.ravel().astype(np.int64)
+    res = stream_knn(space, k, metric, duplicates=dups, codes=codes, device=device,
+                     progress="hubness: exact kNN")
+    n_dup, n_groups = dups.counts()
+    values = hubness_measures(res.kocc, k, hub_size)
+    if codes is not None:
+        values["knn_error"] = res.errors / n
+    meta = space.metadata
+    return HubnessResult(k=k, metric=metric, n=n, methods={"none": values},
+                         knn={"exact": True, "recall": None}, hub_size=hub_size,
+                         n_duplicates=n_dup, n_duplicate_groups=n_groups,
+                         n_dropped=space.n_dropped, n_dropped_zero=space.n_dropped_zero,
+                         kocc={"none": res.kocc}, rows=rows, candidates={},
+                         ids=None if meta.ids is None else meta.ids[rows],
+                         texts=None if meta.texts is None else meta.texts[rows],
+                         label=space.label)

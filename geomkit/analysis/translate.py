@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from geomkit.engine.pairs import Pairs, pair_rows, paired_blocks, read_paired
+from geomkit.engine.pairs import Pairs, pair_rows, paired_blocks, paired_pass, read_paired
 from geomkit.errors import InputError, UsageError
 from geomkit.report.result import Result
 from geomkit.space import as_space
@@ -197,6 +197,18 @@ class CrossProducts:
         if self.sx is not None:
             self.sx += x.sum(0, dtype=np.float64)
             self.sy += y.sum(0, dtype=np.float64)
+
+    def fresh(self) -> "CrossProducts":
+        return CrossProducts(self.xy.shape[0], self.xy.shape[1], gram=self.xx is not None,
+                             sums=self.sx is not None)
+
+    def merge(self, other: "CrossProducts") -> "CrossProducts":
+        self.n += other.n
+        self.xy += other.xy
+        for name in ("xx", "sx", "sy"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
 
     def finite(self) -> bool:
         """False once a block held a NaN/Inf: any such value of x makes a row of XᵀY non-finite
@@ -622,10 +634,18 @@ def fit_map(a, b, pairs: Pairs | None, *, method: str = "procrustes",
     pipe_a, pa = _prepared(a, normalize, pairs.a, "source")
     pipe_b, pb = _prepared(b, normalize, pairs.b, "target")
     acc = CrossProducts(a.d, b.d, gram=method != "procrustes", sums=method == "affine")
+    todo = pairs
+    if a.executor.name != "local":  # --scheduler: the pass as tasks; a bad block found below
+        paired_pass(pa, pb, pairs, [acc], block_rows=block_rows, check=False,
+                    progress="translate: fit")
+        if acc.finite():
+            todo = pairs.take(np.arange(0))  # done: nothing left to read here
+        else:
+            acc = acc.fresh()
     # one pass; a NaN/Inf anywhere in a block shows in XᵀY, and only then is the block read
     # again with the row-by-row check that names the rows
-    for s, (x, y) in zip(range(0, pairs.n, block_rows),
-                         paired_blocks(pa, pb, pairs, block_rows=block_rows, check=False)):
+    for s, (x, y) in zip(range(0, todo.n, block_rows),
+                         paired_blocks(pa, pb, todo, block_rows=block_rows, check=False)):
         acc.add(x, y)
         if not acc.finite():
             part = pairs.take(np.arange(s, min(s + block_rows, pairs.n)))

@@ -17,12 +17,16 @@ from geomkit.cli.options import anchor_options, input_options, output_options
               metavar="N", help="Items (a seeded sample, --seed) whose pairwise similarities "
                                 "are correlated for similarity_spearman.")
 @click.option("--knn-items", type=click.IntRange(min=3), default=20000, show_default=True,
-              metavar="N", help="The k-NN metrics, RSA and per-item overlaps use every pair up "
-                                "to N, a seeded sample of N pairs beyond (CKA always uses all).")
+              metavar="N", help="The k-NN metrics and per-item overlaps use exact neighbours up "
+                                "to N pairs, approximate ones (faiss IVF within --memory, recall "
+                                "measured per space) over every pair beyond.")
+@click.option("--nprobe", type=click.IntRange(min=1), default=None,
+              help="Inverted lists searched per query by the approximate neighbours (beyond "
+                   "--knn-items pairs; default 16); more: higher recall, slower.")
 @anchor_options
-@input_options(metadata=("ids", "texts"))
+@input_options(metadata=("ids", "texts"), scheduler=True)
 @output_options
-def command(a, b, k, pairs, rsa_sample, knn_items, anchors, anchor_ids, inputs, output):
+def command(a, b, k, pairs, rsa_sample, knn_items, nprobe, anchors, anchor_ids, inputs, output):
     """Compare spaces A and B on their paired items: linear and unbiased CKA, CKNNA, mutual and
     cycle k-NN, the Spearman correlation of pairwise similarities, and per item the k-NN
     overlap. A sweep (--layer all) applies to A against a
@@ -33,5 +37,5 @@ def command(a, b, k, pairs, rsa_sample, knn_items, anchors, anchor_ids, inputs, 
     with inputs.open(a) as space_a, fixed.open(b) as space_b:
         result = inputs.run(space_a, lambda view: compute_compare(
             view, space_b, k=k, pairs=pairs, rsa_sample=rsa_sample, seed=inputs.seed,
-            knn_items=knn_items, anchors=anchors, anchor_ids=anchor_ids))
+            knn_items=knn_items, anchors=anchors, anchor_ids=anchor_ids, nprobe=nprobe))
     output.emit(result, source_label=f"{a} vs {b}")

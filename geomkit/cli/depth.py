@@ -31,7 +31,7 @@ def _split(source, by: str, ref_value: str, test_value: str):
 @click.option("--split-by", type=click.Choice(["labels"]), help="Split one dataset into REF and TEST.")
 @click.option("--ref", "ref_value", metavar="VALUE", help="With --split-by: the REF label.")
 @click.option("--test", "test_value", metavar="VALUE", help="With --split-by: the TEST label.")
-@input_options(metadata=("ids", "texts", "labels"), sweep=False)
+@input_options(metadata=("ids", "texts", "labels"), sweep=False, scheduler=True)
 @output_options
 def command(ref, test, kind, alternative, split_by, ref_value, test_value, inputs, output):
     """Depth of REF items w.r.t. REF and, with TEST (or --split-by), of TEST items w.r.t. REF,
@@ -45,14 +45,14 @@ def command(ref, test, kind, alternative, split_by, ref_value, test_value, input
         with inputs.open(ref) as source:
             ref_src, test_src = _split(source, split_by, ref_value, test_value)
             result = compute_depth(ref_src, test_src, depth=kind, alternative=alternative,
-                                   dd=bool(output.html))
+                                   dd=bool(output.html), progress="depth")
     elif test:
         with inputs.open(ref) as ref_src, inputs.open(test) as test_src:
             result = compute_depth(ref_src, test_src, depth=kind, alternative=alternative,
-                                   dd=bool(output.html))
+                                   dd=bool(output.html), progress="depth")
     else:
         if ref_value or test_value:
             raise UsageError("--ref/--test VALUE go with --split-by.")
         with inputs.open(ref) as ref_src:
-            result = compute_depth(ref_src, depth=kind, alternative=alternative)
+            result = compute_depth(ref_src, depth=kind, alternative=alternative, progress="depth")
     output.emit(result, source_label=" vs ".join(x for x in (ref, test) if x))

@@ -7,14 +7,14 @@ from geomkit.errors import UsageError
 from geomkit.io.inspect import inspect_file
 
 # options that select or read rows: they act only when --scan reads them
-ROW_OPTIONS = ("dims", "sample", "seed", "memory")
+ROW_OPTIONS = ("dims", "sample", "seed", "memory", "scheduler")
 
 
 @click.command("info")
 @click.argument("input", metavar="INPUT")
 @click.option("--scan", is_flag=True,
               help="Read every row: NaN/Inf rows, zero rows, norm range (one streaming pass).")
-@input_options(sweep=False, drop=False)
+@input_options(sweep=False, drop=False, scheduler=True)
 @output_options(per_item=False)
 def command(input, scan, inputs, output):
     """Describe INPUT (PATH[:DATASET]): groups, datasets, attributes; with --scan, row checks."""

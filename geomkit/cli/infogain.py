@@ -55,12 +55,13 @@ def command(corpus, window, min_count, baseline, shuffles, embeddings, context_v
             raise UsageError("--baseline shuffle recounts the corpus: give the corpus text, not a matrix.")
         co = read_cooccurrence(corpus)
     else:
-        co = count_corpus(corpus, window=window, min_count=min_count)
+        co = count_corpus(corpus, window=window, min_count=min_count, memory=inputs.memory)
         if baseline == "shuffle":
             shuffled = []
             for s in range(shuffles):
                 log(f"geomkit: counting shuffled corpus {s + 1}/{shuffles}")
                 shuffled.append(count_corpus(corpus, window=window, min_count=min_count,
+                                             memory=inputs.memory,
                                              documents=shuffled_documents(corpus, inputs.seed + s)))
     if save_cooccurrence:
         write_cooccurrence(save_cooccurrence, co)

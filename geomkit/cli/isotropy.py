@@ -25,7 +25,7 @@ def _pipeline(name: str, d: int) -> Pipeline:
               help="Also report every measure after this transform (abtt removes d/100 directions).")
 @click.option("--uniformity-max", type=click.IntRange(min=2), default=UNIFORMITY_MAX_N, show_default=True,
               metavar="N", help="Uniformity over all pairs up to N rows, else over a seeded sample of N.")
-@input_options(metadata=("ids", "texts"))
+@input_options(metadata=("ids", "texts"), scheduler=True)
 @output_options
 def command(input, zeta, c0, transform_name, uniformity_max, inputs, output):
     """Isotropy of INPUT: IsoScore, IsoScore*, avg cosine, partition isotropy, effective rank, ..."""

@@ -20,6 +20,7 @@ COMMANDS = {
     "isotropy": "isotropy",
     "hubness": "hubness",
     "depth": "depth",
+    "drift": "drift",
     "norms": "norms",
     "infogain": "infogain",
     "axes": "axes",
@@ -27,6 +28,7 @@ COMMANDS = {
     "translate": "translate",
     "report": "report",
     "check": "check",
+    "intdim": "intdim",
 }
 
 

@@ -12,7 +12,7 @@ from geomkit.io.source import class_labels
 @click.option("--group-by", metavar="DSET", help="Group rows by this 1-D dataset (default: labels "
               "when --labels is given).")
 @click.option("--no-likelihood", is_flag=True, help="Skip the whitened log-likelihood.")
-@input_options
+@input_options(scheduler=True)
 @output_options
 def command(input, group_by, no_likelihood, inputs, output):
     """Norm diagnostics of INPUT; with counts, norm vs frequency and the debiased Δ‖u‖²."""

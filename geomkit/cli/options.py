@@ -85,6 +85,7 @@ class InputSpec:
     allow_external: bool = False
     metadata_names: dict = field(default_factory=dict)
     memory: int = DEFAULT_MEMORY
+    executor: object = None  # the pass executor of --scheduler (None: in this process)
 
     def open(self, spec: str, *, layer_required: bool = True) -> Space:
         """The :class:`Space` of ``spec`` as the command line selects it (the first view of a
@@ -95,7 +96,7 @@ class InputSpec:
                            drop_nonfinite=self.drop_nonfinite, drop_zero=self.drop_zero,
                            allow_external=self.allow_external,
                            metadata_names=self.metadata_names, memory=self.memory,
-                           layer_required=layer_required)
+                           layer_required=layer_required, executor=self.executor)
         if self.dims and len(self.dims) > 1 and self.dims[-1] > space.source.d_full:
             space.close()
             raise UsageError(f"{space.label}: --dims {self.dims[-1]} exceeds the "
@@ -125,14 +126,25 @@ def _naming(view: Space, compute) -> Result:
         raise exc.prefixed(view.label) from None
 
 
-def input_options(fn=None, *, metadata=METADATA_KINDS, sweep: bool = True, drop: bool = True):
+def scheduler_given() -> bool:
+    """--scheduler was given on the command line (not only by GEOMKIT_SCHEDULER, which sets a
+    default for every command and is ignored where no pass can run on Dask)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx) and ctx.get_parameter_source("scheduler") == click.core.ParameterSource.COMMANDLINE
+
+
+def input_options(fn=None, *, metadata=METADATA_KINDS, sweep: bool = True, drop: bool = True,
+                  scheduler: bool = False):
     """Reader options: --layer, --dims, --sample, --seed, --drop-nonfinite, --drop-zero,
     --allow-external, --memory, and the metadata names the command uses (``metadata``: of
     ids, texts, labels, counts). ``sweep``: --layer all and several --dims values sweep the
     views; without it the command analyses one view and those are usage errors. ``drop``:
-    --drop-nonfinite and --drop-zero (not where no analysis runs over the rows)."""
+    --drop-nonfinite and --drop-zero (not where no analysis runs over the rows). ``scheduler``:
+    --scheduler (and GEOMKIT_SCHEDULER), where the command's passes can run on Dask; the cluster
+    (or the connection to one) lives while the command runs."""
     if fn is None:
-        return functools.partial(input_options, metadata=metadata, sweep=sweep, drop=drop)
+        return functools.partial(input_options, metadata=metadata, sweep=sweep, drop=drop,
+                                 scheduler=scheduler)
     meta_help = {"ids": "Dataset with row ids (default: ids).",
                  "texts": "Dataset with row texts (default: texts).",
                  "labels": "Dataset with row labels (default: labels).",
@@ -161,14 +173,28 @@ def input_options(fn=None, *, metadata=METADATA_KINDS, sweep: bool = True, drop:
           for kind in metadata],
         click.option("--memory", callback=_parse_memory, metavar="SIZE",
                      help="Memory budget for a row block (default 256MB)."),
+        *([click.option("--scheduler", envvar="GEOMKIT_SCHEDULER", show_envvar=True,
+                        metavar="local:N|tcp://HOST:PORT",
+                        help="Run the passes on Dask: local:N starts N worker processes for "
+                             "this command, tcp://HOST:PORT uses a running cluster (its workers "
+                             "must see the input files at the same paths). Default: in this "
+                             "process.")] if scheduler else []),
     ]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from geomkit.engine.cluster import executor_for, parse_scheduler
+
         values = {k: kwargs.pop(k) for k in _INPUT_KEYS if k in kwargs}
         names = {k: kwargs.pop(f"{k}_name") for k in metadata}
-        kwargs["inputs"] = InputSpec(metadata_names={k: v for k, v in names.items() if v}, **values)
-        return fn(*args, **kwargs)
+        chosen = kwargs.pop("scheduler", None)
+        spec = InputSpec(metadata_names={k: v for k, v in names.items() if v}, **values)
+        kwargs["inputs"] = spec
+        if parse_scheduler(chosen) is None:
+            return fn(*args, **kwargs)
+        with executor_for(chosen) as executor:
+            spec.executor = executor
+            return fn(*args, **kwargs)
 
     for option in reversed(options):
         wrapper = option(wrapper)

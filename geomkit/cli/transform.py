@@ -32,7 +32,7 @@ def _step(name):
               help="Apply the transform fitted and stored by an earlier geomkit transform output.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]),
               help="Output dtype (default: float64 for float64 input, else float32).")
-@input_options(sweep=False)
+@input_options(sweep=False, scheduler=True)
 @output_options(per_item=False, outputs=(("out", "-o"),))
 def command(input, out, center, normalize, whiten, components, abtt, fit_from, dtype, inputs, output):
     """Transform INPUT and write OUT.h5 with metadata, provenance and the fitted parameters.

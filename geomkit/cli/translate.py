@@ -7,7 +7,7 @@ import click
 from geomkit.analysis.translate import (DEFAULT_NORMALIZE, METHODS, RETRIEVALS, TranslationMap,
                                         check_dims, compute_translate_eval,
                                         compute_translate_fit, parse_normalize)
-from geomkit.cli.options import anchor_options, input_options, output_options
+from geomkit.cli.options import anchor_options, input_options, output_options, scheduler_given
 from geomkit.errors import UsageError
 from geomkit.report.progress import log
 
@@ -71,12 +71,15 @@ def command():
 @anchor_options
 @RETRIEVAL
 @EVAL_SIZE
-@input_options(metadata=("ids", "texts"), sweep=False)
+@input_options(metadata=("ids", "texts"), sweep=False, scheduler=True)
 @output_options(outputs=(("out", "-o"),))
 def fit_command(src, tgt, out, method, alpha, normalize, pairs, train_fraction, seeds, rank,
                 max_items, anchors, anchor_ids, retrieval, eval_size, inputs, output):
     """Fit a map from SRC's space to TGT's space and write it to -o; print its evaluation
     (held-out pairs with --train-fraction)."""
+    if method == "unsupervised" and scheduler_given():
+        raise UsageError("--method unsupervised works on an in-memory sample of each side; "
+                         "--scheduler cannot act on it.")
     unsup = {"--seeds": seeds, "--rank": rank, "--max-items": max_items}
     if method != "unsupervised":
         given = [flag for flag, value in unsup.items() if value is not None]

@@ -101,3 +101,127 @@ def count_representatives(rep: np.ndarray | None) -> tuple[int, int]:
 def duplicate_groups(x: np.ndarray) -> tuple[int, int]:
     """(rows that repeat an earlier row, groups) of an in-memory matrix, compared exactly."""
     return count_representatives(duplicate_representatives(x))
+
+
+# ----------------------------------------------------------------------------- streaming
+class RowHashAccumulator:
+    """:func:`row_hashes` of every row of a pass, in pass order (8 bytes a row). Rows are hashed
+    as float64 values, so a block widened to float64 by validation hashes like its neighbours."""
+
+    def __init__(self):
+        self.parts: list[np.ndarray] = []
+
+    def fresh(self) -> "RowHashAccumulator":
+        return RowHashAccumulator()
+
+    def consume(self, rows, x):
+        self.parts.append(row_hashes(np.asarray(x, dtype=np.float64)))
+
+    def merge(self, other: "RowHashAccumulator") -> "RowHashAccumulator":
+        self.parts += other.parts
+        return self
+
+    def result(self) -> np.ndarray:
+        return (np.concatenate(self.parts) if self.parts else np.empty(0, dtype=np.uint64))
+
+
+class SparseDuplicates:
+    """Exact copies of a streamed matrix without a per-row array: ``pos`` the positions (sorted)
+    of every row that has an equal row, ``rep`` the lowest equal position of each (itself for the
+    lowest of its group). ``representatives(p)`` gives the representative of any positions, -1
+    for rows without a copy."""
+
+    def __init__(self, pos: np.ndarray, rep: np.ndarray, n: int):
+        order = np.argsort(pos, kind="stable")
+        self.pos = np.asarray(pos, dtype=np.int64)[order]
+        self.rep = np.asarray(rep, dtype=np.int64)[order]
+        self.n = int(n)
+
+    def __bool__(self) -> bool:
+        return bool(self.pos.size)
+
+    def representatives(self, positions: np.ndarray) -> np.ndarray:
+        positions = np.asarray(positions, dtype=np.int64)
+        if not self.pos.size:
+            return np.full(positions.shape, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.pos, positions), self.pos.size - 1)
+        return np.where(self.pos[at] == positions, self.rep[at], -1)
+
+    def counts(self) -> tuple[int, int]:
+        """(rows that repeat an earlier row, groups): as :func:`count_representatives`."""
+        copies = self.rep != self.pos
+        return int(copies.sum()), int(np.unique(self.rep[copies]).size)
+
+    def dense(self) -> np.ndarray | None:
+        """The :func:`duplicate_representatives` array (N entries), or None without copies."""
+        if not self.pos.size:
+            return None
+        rep = np.arange(self.n, dtype=np.int64)
+        rep[self.pos] = self.rep
+        return rep
+
+
+def stream_duplicates(space, *, nonzero: bool = False, progress: str | None = None
+                      ) -> SparseDuplicates:
+    """The exact copies among the rows of ``space`` (a :class:`geomkit.Space`) in one streaming
+    pass of row hashes (8 bytes a row, run by the space's executor) and reads of the rows whose
+    hashes repeat, which are compared exactly (a 64-bit collision between different rows is
+    resolved by grouping those rows by value). The same groups as
+    :func:`duplicate_representatives` of the whole matrix; positions count the analysed rows."""
+    acc = RowHashAccumulator()
+    space.run(acc, nonzero=nonzero, progress=progress)
+    h = acc.result()
+    n = h.size
+    s = np.sort(h)
+    repeated = s[1:][s[1:] == s[:-1]]
+    del s
+    if not repeated.size:
+        return SparseDuplicates(np.empty(0, np.int64), np.empty(0, np.int64), n)
+    repeated = np.unique(repeated)
+    cand = []
+    for a in range(0, n, 1 << 20):  # positions whose hash repeats, in bounded chunks
+        part = h[a:a + (1 << 20)]
+        at = np.minimum(np.searchsorted(repeated, part), repeated.size - 1)
+        cand.append(a + np.flatnonzero(repeated[at] == part))
+    pos = np.concatenate(cand)
+    hp = h[pos]
+    del h
+    order = np.lexsort((pos, hp))  # by hash, then position
+    pos, hp = pos[order], hp[order]
+    new = np.r_[True, hp[1:] != hp[:-1]]
+    head = pos[np.flatnonzero(new)][np.cumsum(new) - 1]  # lowest position of each hash run
+    rows_of = _original_rows(space)
+    same = np.ones(pos.size, dtype=bool)
+    step = max(1, space.memory // (4 * 8 * max(1, space.d)))  # two float64 copies per pair
+    check = np.flatnonzero(pos != head)
+    for a in range(0, check.size, step):
+        sel = check[a:a + step]
+        need = np.unique(np.r_[pos[sel], head[sel]])
+        x = np.asarray(space.read_rows(rows_of(need)), dtype=np.float64)
+        mine = x[np.searchsorted(need, pos[sel])]
+        theirs = x[np.searchsorted(need, head[sel])]
+        same[sel] = (mine == theirs).all(axis=1)
+    rep = head.copy()
+    if not same.all():  # a 64-bit collision: the runs that hold it grouped by value
+        run_id = np.cumsum(new) - 1
+        for r in np.unique(run_id[~same]):
+            members = np.flatnonzero(run_id == r)
+            x = np.asarray(space.read_rows(rows_of(pos[members])), dtype=np.float64) + 0.0
+            _, inverse = np.unique(x, axis=0, return_inverse=True)
+            inverse = inverse.ravel()
+            lowest = np.full(inverse.max() + 1, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(lowest, inverse, pos[members])
+            rep[members] = lowest[inverse]
+    # rows alone in their value group (after a collision) have no copy
+    group_size = np.bincount(np.searchsorted(np.unique(rep), rep))
+    keep = group_size[np.searchsorted(np.unique(rep), rep)] > 1
+    return SparseDuplicates(pos[keep], rep[keep], n)
+
+
+def _original_rows(space):
+    """Position (0..N-1 over the analysed rows) → original row, without an array when the view
+    is every row of the dataset (nothing sampled or dropped)."""
+    if space.source._rows is None and not space.n_dropped:
+        return lambda p: np.asarray(p, dtype=np.int64)
+    rows = space.rows
+    return lambda p: rows[np.asarray(p, dtype=np.int64)]

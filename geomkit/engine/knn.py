@@ -14,10 +14,11 @@ Exact duplicate rows: given ``duplicates`` (the lowest equal row of each row,
 :mod:`geomkit.engine.duplicates`), :func:`exact_knn` and :func:`iter_distance_blocks` put exact
 copies at distance exactly 0 (float Gram products do not), and nothing ranks before them.
 
-Approximate search (:func:`approximate_knn`, for N in the millions) uses faiss' inverted-file index
-(IVF-Flat; inner product on unit vectors for cosine): well kept, pip-installable wheels, exact
-distances re-computed for the candidates it returns. Its recall@k is measured against exact search
-on a seeded sample of queries and reported.
+Approximate search (:func:`approximate_knn` for an array; :mod:`geomkit.engine.ann` streams a
+Space within its memory budget, for N in the millions) uses faiss' inverted-file index (IVF-Flat,
+or IVF-SQ8 / IVF-PQ with exact re-ranking when the flat index does not fit; inner product on unit
+vectors for cosine). Its recall@k is measured against exact search on a seeded sample of queries
+and reported.
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ def topk_rows(dist: np.ndarray, k: int, *, tiebreak: np.ndarray | None = None,
 
 def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int | None = None,
               memory: int = 256 * 2**20, exclude_self: bool = True, device: str | None = None,
-              duplicates: np.ndarray | None = None) -> KnnResult:
+              duplicates: np.ndarray | None = None,
+              progress: str | None = "exact kNN") -> KnnResult:
     """Exact k-NN of every row of ``x`` among the rows of ``x`` (self excluded).
 
     X·Xᵀ is symmetric, so only the blocks on and above the diagonal are multiplied (half the
@@ -215,13 +217,17 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
         top_v, pos = torch.topk(v, kk, dim=1)
         best_v[rows], best_i[rows] = top_v, torch.gather(i, 1, pos)
 
-    with torch.inference_mode():
-        starts = list(range(0, n, b))
+    from geomkit.report.progress import progress_bar
+
+    starts = list(range(0, n, b))
+    with torch.inference_mode(), progress_bar(len(starts) * (len(starts) + 1) // 2,
+                                              progress, engine=True, unit="blocks") as bar:
         for a in starts:
             ra = slice(a, min(n, a + b))
             for c in starts:
                 if c < a:
                     continue
+                bar.update(1)
                 rc = slice(c, min(n, c + b))
                 gram = xt[ra] @ xt[rc].T
                 if euclid:  # -(|x|^2 - 2 q.x) up to the per-row constant |q|^2
@@ -248,7 +254,10 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
         step = max(1, 2**20 // n)
         for a in range(0, ties.size, step):
             t = ties[a:a + step]
-            row = (xp[t] @ xp.T).astype(np.float64)
+            # the same torch product as the blocks (numpy's BLAS may round the last bit by a
+            # column's place, and exact copies would no longer tie)
+            with torch.inference_mode():
+                row = (xt[torch.from_numpy(t).to(xt.device)] @ xt.T).cpu().numpy().astype(np.float64)
             if euclid:
                 row = 2.0 * row - x_sq[None, :]
             if force:
@@ -274,60 +283,18 @@ def exact_knn(x: np.ndarray, k: int, *, metric: str = "cosine", block_rows: int 
 
 
 def approximate_knn(x: np.ndarray, k: int, *, metric: str = "cosine", nlist: int | None = None,
-                    nprobe: int = 16, recall_sample: int = 1000, seed: int = 0) -> KnnResult:
-    """Approximate k-NN with faiss IVF-Flat; recall@k measured on ``recall_sample`` seeded queries."""
-    import faiss
+                    nprobe: int | None = None, recall_sample: int = 1000, seed: int = 0,
+                    memory: int | None = None) -> KnnResult:
+    """Approximate k-NN of the rows of an in-memory ``x`` (faiss IVF; IVF-Flat unless ``memory``
+    asks for a compressed index): :func:`geomkit.engine.ann.approximate_search` with every
+    neighbour kept; recall@k measured on ``recall_sample`` seeded queries against exact search.
+    Spaces on files use the streamed path directly (``hubness --approximate``, ``compare``)."""
+    from geomkit.engine.ann import ArrayFeed, approximate_search
 
-    n, d = x.shape
-    xp, _ = prepare(np.ascontiguousarray(x, dtype=np.float32), metric)
-    xp = np.ascontiguousarray(xp, dtype=np.float32)
-    nlist = nlist or int(max(1, min(4 * np.sqrt(n), n // 39)))
-    inner = metric in ("cosine", "dot")
-    quantizer = faiss.IndexFlatIP(d) if inner else faiss.IndexFlatL2(d)
-    index = faiss.IndexIVFFlat(quantizer, d, nlist,
-                               faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2)
-    rng = np.random.default_rng(seed)
-    train = xp[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
-    index.train(train)
-    index.add(xp)
-    index.nprobe = nprobe
-    scores, found = index.search(xp, k + 1)
-    indices = np.empty((n, k), dtype=np.int64)
-    for i in range(0, n, 65536):  # drop self (or the extra candidate) per row, vectorised
-        f = found[i:i + 65536]
-        is_self = f == np.arange(i, i + f.shape[0])[:, None]
-        keep = ~is_self
-        keep[~is_self.any(axis=1), k] = False
-        indices[i:i + f.shape[0]] = f[keep].reshape(-1, k)
-    q = np.repeat(np.arange(n), k)
-    distances = _pair_distances(xp, q, indices.ravel(), metric).reshape(n, k)
-    sample = np.sort(rng.choice(n, size=min(recall_sample, n), replace=False))
-    recall = _recall(xp, sample, indices[sample], k, metric)
-    return KnnResult(indices, distances, metric, exact=False, recall=recall)
-
-
-def _pair_distances(x, a, b, metric):
-    out = np.empty(a.size)
-    for s in range(0, a.size, 1 << 20):
-        xa, xb = x[a[s:s + (1 << 20)]].astype(np.float64), x[b[s:s + (1 << 20)]].astype(np.float64)
-        if metric == "cosine":
-            out[s:s + xa.shape[0]] = 1.0 - (xa * xb).sum(1)
-        elif metric == "dot":
-            out[s:s + xa.shape[0]] = -(xa * xb).sum(1)
-        else:
-            sq = ((xa - xb) ** 2).sum(1)
-            out[s:s + xa.shape[0]] = sq if metric == "sqeuclidean" else np.sqrt(sq)
-    return out
-
-
-def _recall(x, sample, found, k, metric) -> float:
-    _, x_sq = prepare(x, "euclidean") if metric in ("euclidean", "sqeuclidean") else (x, None)
-    hits = 0
-    for s in range(0, sample.size, 256):
-        rows = sample[s:s + 256]
-        dist = distance_block(x[rows], x, metric, None if x_sq is None else x_sq[rows], x_sq)
-        dist[np.arange(rows.size), rows] = np.inf
-        true, _ = topk_rows(dist, k)
-        hits += sum(len(set(t) & set(f)) for t, f in zip(true, found[s:s + 256]))
-    return hits / (sample.size * k)
-
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    res = approximate_search(ArrayFeed(x, metric), k, metric=metric, memory=memory,
+                             nprobe=nprobe, nlist=nlist, recall_sample=recall_sample, seed=seed,
+                             keep=True)
+    return KnnResult(res.indices.astype(np.int64), res.distances.astype(np.float64), metric,
+                     exact=False, recall=res.recall)

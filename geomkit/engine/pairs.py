@@ -3,7 +3,10 @@
 
 :func:`pair_rows` returns the paired original rows; :func:`paired_blocks` streams the paired
 vectors block by block (A's rows in file order, B's rows fetched sorted and put back in pair
-order), so a pass over millions of pairs holds one block of each side.
+order), so a pass over millions of pairs holds one block of each side. :func:`paired_pass`
+feeds paired blocks to mergeable accumulators (``add(x, y)``, ``fresh()``, ``merge(other)``)
+through the spaces' pass executor: in this process, or one Dask task per contiguous part of the
+pairs, merged in pair order.
 """
 
 from __future__ import annotations
@@ -127,3 +130,40 @@ def paired_blocks(a, b, pairs: Pairs, *, block_rows: int = 8192, nonzero: bool =
     for s in range(0, pairs.n, block_rows):
         yield (read_paired(a, pairs.a[s:s + block_rows], nonzero=nonzero, check=check),
                read_paired(b, pairs.b[s:s + block_rows], nonzero=nonzero, check=check))
+
+
+def _paired_part(a, b, rows_a, rows_b, consumers, block_rows, nonzero, check):
+    """One task of a paired pass: ``consumers`` (fresh) over the pairs (rows_a[i], rows_b[i])."""
+    for s in range(0, rows_a.size, block_rows):
+        x = read_paired(a, rows_a[s:s + block_rows], nonzero=nonzero, check=check)
+        y = read_paired(b, rows_b[s:s + block_rows], nonzero=nonzero, check=check)
+        for consumer in consumers:
+            consumer.add(x, y)
+    return consumers
+
+
+def paired_pass(a, b, pairs: Pairs, consumers: list, *, block_rows: int = 8192,
+                nonzero: bool = False, check: bool = True, progress: str | None = None) -> list:
+    """Feed every paired block of A and B to ``consumers`` (accumulators with ``add(x, y)``) in
+    one pass; with a Dask executor (A's) one task per part of the pairs on fresh accumulators,
+    merged in pair order into ``consumers``. Returns ``consumers``."""
+    executor = a.executor
+    if executor.name == "local":
+        from geomkit.report.progress import progress_bar
+
+        with progress_bar(pairs.n, progress) as bar:
+            for x, y in paired_blocks(a, b, pairs, block_rows=block_rows, nonzero=nonzero,
+                                      check=check):
+                for consumer in consumers:
+                    consumer.add(x, y)
+                bar.update(x.shape[0])
+        return consumers
+    edges = executor.edges(pairs.n, block_rows)
+    parts = executor.map(_paired_part, [(a, b, pairs.a[lo:hi], pairs.b[lo:hi],
+                                         [c.fresh() for c in consumers], block_rows, nonzero,
+                                         check) for lo, hi in edges],
+                         sizes=[hi - lo for lo, hi in edges], progress=progress, total=pairs.n)
+    for part in parts:
+        for consumer, done in zip(consumers, part):
+            consumer.merge(done)
+    return consumers

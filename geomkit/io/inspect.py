@@ -159,7 +159,7 @@ def inspect_file(spec: str, open_view, *, scan: bool = False) -> InfoResult:
         stats = {"n": int(source.n_total), "d": int(source.d_full), "layers": source.n_layers,
                  "scanned": scan}
         if scan:
-            s = source.scan()
+            s = source.scan(executor=space.executor if space.executor.name == "dask" else None)
             stats.update({
                 "rows_scanned": int(s.n_rows),
                 "finite_rows": int(s.n_rows - s.nonfinite_rows.size),

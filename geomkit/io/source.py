@@ -169,11 +169,34 @@ class EmbeddingSource:
         state.pop("_file", None)
         state.pop("_dset", None)
         state["_space"] = None  # its cache stays here
+        if isinstance(state.get("path"), str) and os.path.exists(state["path"]):
+            # a worker may run in another directory
+            state["path"] = os.path.abspath(state["path"])
         return state
 
     def __setstate__(self, state):
+        # opened again on first use, not here: a Dask scheduler unpickles task graphs too, and
+        # only the workers that read rows need (and must see) the file
         self.__dict__.update(state)
-        self._reopen()
+        self.__dict__["_closed_state"] = True
+
+    def __getattr__(self, name):
+        if name in ("_file", "_dset", "_array") and self.__dict__.get("_closed_state"):
+            self.__dict__["_closed_state"] = False
+            try:
+                self._reopen()
+            except (InputError, OSError) as exc:
+                from geomkit.engine.executor import worker_error
+
+                reason = ("no such file" if not os.path.exists(self.path) else
+                          str(exc).split(": ", 1)[-1] if isinstance(exc, InputError)
+                          else (exc.strerror or str(exc)))
+                error = worker_error(self.path, reason)
+                if error is None:
+                    raise
+                raise error from None
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _reopen(self) -> None:
         self._file = open_h5(self.path)
@@ -687,35 +710,32 @@ class EmbeddingSource:
             raise self._err(f"has {kept} rows left after dropping {self._dropped.size} {what} "
                             f"ones; at least 2 are needed.")
 
-    def scan(self) -> "ScanSummary":
+    def scan(self, executor=None) -> "ScanSummary":
         """One streaming pass: non-finite rows, zero rows, norm range. Sets the dropped rows when
-        dropping. Memory: the indices of the bad rows only, never an array per row."""
+        dropping. Memory: the indices of the bad rows only, never an array per row (the 64-bit
+        row hashes that count exact duplicates aside: 8 bytes a row). ``executor`` (e.g. a
+        :class:`~geomkit.engine.executor.DaskExecutor`) scans contiguous parts of the rows as
+        tasks and merges them in row order."""
         if getattr(self, "_scan", None) is not None:
             return self._scan
-        from geomkit.engine.duplicates import count_duplicates, row_hashes
+        from geomkit.engine.duplicates import count_duplicates
 
-        nonfinite, zero, hashes = [], [], []
-        count, total, low, high = 0, 0.0, np.inf, 0.0
-        for rows, raw in self._raw_blocks(self.stream_block_rows()):
-            x = np.asarray(raw, dtype=self.compute_dtype)
-            fin = np.isfinite(x).all(axis=1)
-            if not fin.all():
-                nonfinite.append(rows[~fin])
-                x, rows = x[fin], rows[fin]
-            hashes.append(row_hashes(raw[fin] if not fin.all() else raw))  # 8 bytes a row
-            norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-            if norms.size:
-                zero.append(rows[norms == 0])
-                count += norms.size
-                total += float(norms.sum())
-                low, high = min(low, float(norms.min())), max(high, float(norms.max()))
-        bad = np.concatenate(nonfinite) if nonfinite else _NO_ROWS
-        repeats, groups = count_duplicates(np.concatenate(hashes) if hashes else
-                                           np.empty(0, np.uint64))
-        zero_rows = np.concatenate(zero) if zero else _NO_ROWS
+        if executor is None:
+            parts = [_scan_part(self, 0, self.n_selected, progress="scan")]
+        else:
+            edges = executor.edges(self.n_selected, self.stream_block_rows())
+            parts = executor.map(_scan_part, [(self, a, b) for a, b in edges],
+                                 sizes=[b - a for a, b in edges], progress="scan")
+        bad, zero_rows, hashes = (np.concatenate([p[i] for p in parts]) if parts else _NO_ROWS
+                                  for i in range(3))
+        count = sum(p[3] for p in parts)
+        total = sum(p[4] for p in parts)
+        low = min((p[5] for p in parts), default=np.inf)
+        high = max((p[6] for p in parts), default=0.0)
+        repeats, groups = count_duplicates(hashes.astype(np.uint64))
         if self._dropped is None:  # dropping: what a complete pass drops is known now
-            parts = ([bad] if self.drop_nonfinite else []) + ([zero_rows] if self.drop_zero else [])
-            self._set_dropped(np.sort(np.concatenate(parts)) if parts else _NO_ROWS,
+            drop = ([bad] if self.drop_nonfinite else []) + ([zero_rows] if self.drop_zero else [])
+            self._set_dropped(np.sort(np.concatenate(drop)) if drop else _NO_ROWS,
                               zero=zero_rows.size if self.drop_zero else 0)
         self._scan = ScanSummary(
             n_rows=self.n_selected, nonfinite_rows=bad,
@@ -735,12 +755,24 @@ class EmbeddingSource:
                 f"{self.n_selected} rows were not all checked)")
 
     def _nonfinite_error(self, found: np.ndarray) -> InputError:
-        return self._err(f"{self._bad_rows(found, 'nonfinite_rows', 'contain NaN or Inf')}; "
-                         f"pass {{drop_nonfinite}} to skip them.")
+        err = self._err(f"{self._bad_rows(found, 'nonfinite_rows', 'contain NaN or Inf')}; "
+                        f"pass {{drop_nonfinite}} to skip them.")
+        err.bad_rows = ("nonfinite", np.asarray(found))  # a Dask part's: told again for the view
+        return err
 
     def _zero_error(self, found: np.ndarray) -> InputError:
-        return self._err(f"{self._bad_rows(found, 'zero_rows', 'are all zero')}; cosine "
-                         f"geometry needs non-zero vectors (pass {{drop_zero}} to skip them).")
+        err = self._err(f"{self._bad_rows(found, 'zero_rows', 'are all zero')}; cosine "
+                        f"geometry needs non-zero vectors (pass {{drop_zero}} to skip them).")
+        err.bad_rows = ("zero", np.asarray(found))
+        return err
+
+    def bad_rows_error(self, exc: BaseException) -> BaseException:
+        """A task's error about bad rows of one part, told for this whole view (how many of
+        its rows, which first); any other error unchanged."""
+        bad = getattr(exc, "bad_rows", None)
+        if bad is None:
+            return exc
+        return (self._nonfinite_error if bad[0] == "nonfinite" else self._zero_error)(bad[1])
 
     def to_array(self, *, unit: bool = False, dtype=None, max_bytes: int | None = None,
                  nonzero: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -772,6 +804,8 @@ class EmbeddingSource:
         return [(None, None, self)]
 
     def close(self) -> None:
+        if self.__dict__.get("_closed_state"):
+            return  # a copy that never opened its file
         try:
             self._file.close()
         except Exception:  # noqa: BLE001 - closing a broken file must not mask the real error
@@ -782,6 +816,50 @@ class EmbeddingSource:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _scan_part(source: EmbeddingSource, lo: int, hi: int, progress: str | None = None):
+    """The scan of positions lo..hi-1 of a view's rows: (non-finite rows, zero rows, row hashes,
+    finite rows, Σ norm, min norm, max norm)."""
+    from geomkit.report.progress import progress_bar
+
+    part = source if (lo, hi) == (0, source.n_selected) else source.part(lo, hi)
+    nonfinite, zero, hashes = [], [], []
+    count, total, low, high = 0, 0.0, np.inf, 0.0
+
+    with progress_bar(part.n_selected, progress) as bar:
+        for rows, raw in part._raw_blocks(part.stream_block_rows()):
+            bar.update(rows.size)
+            scanned = _scan_block(part, rows, raw)
+            for store, found in zip((nonfinite, zero, hashes), scanned[:3]):
+                if found is not None:
+                    store.append(found)
+            if scanned[3]:
+                count += scanned[3]
+                total += scanned[4]
+                low, high = min(low, scanned[5]), max(high, scanned[6])
+    join = (lambda a, dt: np.concatenate(a) if a else np.empty(0, dt))
+    return (join(nonfinite, np.int64), join(zero, np.int64), join(hashes, np.uint64), count,
+            total, low, high)
+
+
+def _scan_block(part, rows, raw):
+    """(non-finite rows, zero rows, hashes of the finite rows, finite count, Σ norm, min norm,
+    max norm) of one raw block."""
+    from geomkit.engine.duplicates import row_hashes
+
+    x = np.asarray(raw, dtype=part.compute_dtype)
+    fin = np.isfinite(x).all(axis=1)
+    nonfinite = None
+    if not fin.all():
+        nonfinite = rows[~fin]
+        x, rows, raw = x[fin], rows[fin], raw[fin]
+    hashes = row_hashes(raw)  # 8 bytes a row
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    if not norms.size:
+        return nonfinite, None, hashes, 0, 0.0, np.inf, 0.0
+    return (nonfinite, rows[norms == 0], hashes, norms.size, float(norms.sum()),
+            float(norms.min()), float(norms.max()))
 
 
 @dataclass

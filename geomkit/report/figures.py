@@ -49,7 +49,7 @@ def item_labels(order, *, rows, ids=None, limit: int = 32) -> list[str]:
 # every module of figure builders: imported on the first page built, so that a result made
 # through the Python API gets the same figures as the CLI's (no import for a side effect)
 BUILDER_MODULES = ("isotropy", "hubness", "depth", "norms", "infogain", "axes", "compare",
-                   "translate")
+                   "translate", "intdim", "drift")
 
 
 def _register_builders() -> None:

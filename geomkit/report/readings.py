@@ -11,7 +11,7 @@ import importlib
 from typing import Callable
 
 READING_MODULES = ("isotropy", "hubness", "depth", "norms", "infogain", "transform", "info",
-                   "axes", "compare", "translate", "check")
+                   "axes", "compare", "translate", "check", "intdim", "drift")
 _REGISTRY: dict[str, dict[type, Callable]] = {"tables": {}, "notes": {}, "summary_rows": {}}
 _loaded = False
 

@@ -32,6 +32,11 @@ def compare_notes(r: CompareResult) -> list[str]:
         notes.append(f"CKA and the spectra use all {r.n} pairs; the k-NN metrics, the RSA and the "
                      f"per-item overlaps a seeded sample of {r.knn_items} (neighbours found among "
                      f"the sampled items; --knn-items).")
+    if not r.knn.get("exact", True):
+        a, b = r.knn["a"], r.knn["b"]
+        notes.append(f"approximate neighbours over all {r.n} pairs (faiss {a['index']} / "
+                     f"{b['index']}, more than --knn-items pairs); recall@{r.k} on a sample = "
+                     f"{a['recall']:.3f} (A), {b['recall']:.3f} (B).")
     notes.append(f"linear CKA {r.cka_linear:.3f} (1 for spaces equal up to rotation and scale, "
                  f"≈ 0 for unrelated ones); unbiased CKA {r.cka_unbiased:.3f}; CKNNA "
                  f"{r.cknna:.3f} (CKA on each item's {r.k} nearest neighbours only).")

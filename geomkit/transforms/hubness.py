@@ -93,14 +93,18 @@ def _reduced_topk(x, k, metric, rescale, memory, duplicates=None, to_score=None)
     """k nearest of every row under ``rescale(raw distance block, rows)`` (self excluded);
     equal reduced values go to the nearer raw distance, then the lower index. ``to_score``
     maps the ranking key to the reported value (LS ranks by its exponent)."""
+    from geomkit.report.progress import progress_bar
+
     n = x.shape[0]
     indices = np.empty((n, k), dtype=np.int64)
     scores = np.empty((n, k))
-    for start, dist in iter_distance_blocks(x, metric, memory=memory, duplicates=duplicates):
-        rows = np.arange(start, start + dist.shape[0])
-        red = rescale(dist, rows)
-        indices[start:start + rows.size], scores[start:start + rows.size] = topk_rows(
-            red, k, tiebreak=dist, exclude=rows)
+    with progress_bar(n, "hubness reduction", engine=True) as bar:
+        for start, dist in iter_distance_blocks(x, metric, memory=memory, duplicates=duplicates):
+            rows = np.arange(start, start + dist.shape[0])
+            bar.update(rows.size)
+            red = rescale(dist, rows)
+            indices[start:start + rows.size], scores[start:start + rows.size] = topk_rows(
+                red, k, tiebreak=dist, exclude=rows)
     return indices, (scores if to_score is None else to_score(scores))
 
 
@@ -228,8 +232,11 @@ def _mp_full(x, k, metric, memory, duplicates=None):
     total, total_sq = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
     cand_d = torch.empty((n, n_cand), dtype=torch.float64)
     cand_i = torch.empty((n, n_cand), dtype=torch.int64)
-    with torch.inference_mode():
+    from geomkit.report.progress import progress_bar
+
+    with torch.inference_mode(), progress_bar(n, "mutual proximity: moments", engine=True) as bar:
         for a in range(0, n, b):
+            bar.update(min(b, n - a))
             d = dist(a) if full is None else to_distance(full[a:a + b], a)
             m = d.shape[0]
             rows = torch.arange(m)
@@ -256,7 +263,9 @@ def _mp_full(x, k, metric, memory, duplicates=None):
         t = torch.from_numpy(thresh)
         indices = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k))
+    with torch.inference_mode(), progress_bar(n, "mutual proximity: select", engine=True) as bar:
         for a in range(0, n, b):
+            bar.update(min(b, n - a))
             if full is None:
                 d = dist(a)
                 d[torch.arange(d.shape[0]), torch.arange(a, a + d.shape[0])] = torch.inf

@@ -56,6 +56,36 @@ def load_pipeline(path: str) -> Pipeline:
         return Pipeline.load(group, f"{selection.path}:/{PARAMS_GROUP}")
 
 
+def _apply_part(source, lo, hi, apply, out_dtype, nonzero):
+    """One task of the writing pass: the transformed rows of positions lo..hi-1."""
+    part = source.part(lo, hi)
+    out = [apply(blk.x).astype(out_dtype, copy=False) for blk in part.blocks(nonzero=nonzero)]
+    return np.concatenate(out) if out else np.empty((0, 0), dtype=out_dtype)
+
+
+def _applied(space, apply, out_dtype, nonzero: bool, progress):
+    """The transformed row blocks in row order: read and transformed here, or (``--scheduler``)
+    by the workers, a bounded window of parts at a time, and written here (one writer: HDF5 has
+    no concurrent writers)."""
+    from geomkit.report.progress import progress_bar
+
+    source, executor = space.source, space.executor
+    label = progress and f"{progress}: write"
+    if executor.name == "local":
+        for blk in source.blocks(progress=label, nonzero=nonzero):
+            yield apply(blk.x).astype(out_dtype, copy=False)
+        return
+    # parts of at most a quarter of the memory budget each (the window holds a few)
+    step = max(1, source.block_rows(copies=4))
+    edges = [(a, min(a + step, source.n_selected)) for a in range(0, source.n_selected, step)]
+    with progress_bar(source.n_selected, label) as bar:
+        for (lo, hi), y in zip(edges, executor.imap(
+                _apply_part, [(source, lo, hi, apply, out_dtype, nonzero) for lo, hi in edges])):
+            bar.update(hi - lo)
+            if y.size:
+                yield y
+
+
 def transform_file(source, pipeline: Pipeline, out: str, *, dtype: str | None = None,
                    fit_from: str | None = None, progress: str | None = None) -> TransformResult:
     """Fit (unless ``fit_from``) and apply ``pipeline`` to ``source`` (a :class:`geomkit.Space`
@@ -78,9 +108,8 @@ def transform_file(source, pipeline: Pipeline, out: str, *, dtype: str | None = 
     rows = source.rows
     apply = pipeline.apply_until(label=source.label)
     with EmbeddingWriter(out, rows.size, d_out, out_dtype) as writer:
-        for blk in source.blocks(progress=progress and f"{progress}: write",
-                                 nonzero=pipeline.needs_direction):
-            writer.write(apply(blk.x).astype(out_dtype, copy=False))
+        for y in _applied(space, apply, out_dtype, pipeline.needs_direction, progress):
+            writer.write(y)
         writer.write_metadata(source.metadata.take(rows))
         if rows.size != source.n_total:
             writer.file.create_dataset("source_rows", data=rows)

@@ -23,7 +23,8 @@ from geomkit.analysis.compare import compute_compare
 OTHERS = ["A_rot", "A_indep", "B_diffdim", "A_scaled"]
 KEYS = ["n", "cka_linear", "cka_unbiased", "cknna", "mutual_knn", "cycle_knn",
         "similarity_spearman", "k", "knn_jaccard_mean", "lcs_knn", "edit_distance_knn",
-        "rsa_sample", "knn_items", "anchors", "pairs", "unmatched", "d", "n_dropped", "n_dropped_zero"]
+        "rsa_sample", "knn_items", "anchors", "pairs", "unmatched", "d", "n_dropped", "n_dropped_zero",
+        "knn"]
 
 
 @pytest.fixture(scope="module")
@@ -152,21 +153,64 @@ def test_similarity_spearman_is_rsa_over_the_sample_and_spectra_are_the_covarian
                                    atol=1e-10)
 
 
-def test_large_inputs_stream_the_ckas_and_sample_the_knn_metrics(tmp_path, data):
+def test_large_inputs_stream_the_ckas_and_search_all_pairs_approximately(tmp_path, data):
     a, b = data["A"], data["B_diffdim"]
     pa, pb = write_h5(tmp_path / "a.h5", a), write_h5(tmp_path / "b.h5", b)
     full = compute_compare(Space.from_array(a), Space.from_array(b), k=5, pairs="rows")
+    # beyond knn_items: approximate neighbours over all 600 pairs; every list probed (IVF-Flat,
+    # nprobe = nlist) is an exhaustive search, so the lists are the exact ones
+    from geomkit.engine.ann import plan_index
+
+    nlist = plan_index(600, a.shape[1], 5, 256 * 2**20).nlist
     part = compute_compare(Space.open(str(pa)), Space.open(str(pb)), k=5, pairs="rows",
-                           knn_items=200, seed=4, block_rows=64)
+                           knn_items=200, seed=4, block_rows=64, nprobe=nlist)
     # CKA and the spectra: every pair, streamed from the files in blocks of 64
-    assert part.n == 600 and part.knn_items == 200
+    assert part.n == 600 and part.knn_items == 600
     assert part.cka_linear == pytest.approx(full.cka_linear, abs=1e-12)
     assert part.cka_unbiased == pytest.approx(full.cka_unbiased, abs=1e-12)
     np.testing.assert_allclose(part.spectrum_b, full.spectrum_b, rtol=1e-10, atol=1e-12)
-    # the k-NN metrics: those of the 200 sampled pairs
-    pick = np.sort(np.random.default_rng(4).choice(600, 200, replace=False))
-    sub = compute_compare(Space.from_array(a[pick]), Space.from_array(b[pick]), k=5,
-                          pairs="rows")
-    for key in ("cknna", "mutual_knn", "cycle_knn", "knn_jaccard_mean", "similarity_spearman"):
-        assert getattr(part, key) == pytest.approx(getattr(sub, key), abs=1e-12), key
-    np.testing.assert_array_equal(part.rows_a, pick)
+    assert not part.knn["exact"] and part.knn["a"]["recall"] == part.knn["b"]["recall"] == 1.0
+    for key in ("mutual_knn", "cycle_knn", "knn_jaccard_mean", "lcs_knn", "edit_distance_knn",
+                "similarity_spearman"):
+        assert getattr(part, key) == pytest.approx(getattr(full, key), abs=1e-12), key
+    # CKNNA from the searches' float32 similarities: the exact value to float32 precision
+    assert part.cknna == pytest.approx(full.cknna, abs=1e-5)
+    np.testing.assert_array_equal(part.jaccard, full.jaccard)
+    np.testing.assert_array_equal(part.rows_a, np.arange(600))
+    # fewer lists probed: approximate lists, recall below 1 reported per space
+    few = compute_compare(Space.open(str(pa)), Space.open(str(pb)), k=5, pairs="rows",
+                          knn_items=200, nprobe=1)
+    assert few.knn["a"]["recall"] < 1.0 and few.knn["a"]["nprobe"] == 1
+    assert few.cka_linear == pytest.approx(full.cka_linear, abs=1e-12)
+
+
+def test_cknna_from_the_search_lists_equals_the_kernel_form(data, rng):
+    """cknna_from_lists (similarities as the search returns them) = cknna (kernels from the
+    vectors, the reference's value on the oracle data) on the same exact lists."""
+    from geomkit.analysis.compare import cknna, cknna_from_lists
+    from geomkit.engine.knn import exact_knn
+
+    ux = data["A"] / np.linalg.norm(data["A"], axis=1, keepdims=True)
+    for other in OTHERS:
+        uy = data[other] / np.linalg.norm(data[other], axis=1, keepdims=True)
+        ex, ey = exact_knn(ux, 10), exact_knn(uy, 10)
+        assert cknna_from_lists(ex.indices, 1 - ex.distances, ey.indices, 1 - ey.distances) == \
+            pytest.approx(cknna(ux, uy, ex.indices, ey.indices), abs=1e-10), other
+
+
+def test_item_chunks_give_the_whole_arrays_values(rng):
+    """Beyond 65 536 items the k-NN metrics run in chunks of items: the same per-item values
+    as the direct formulas over all items at once."""
+    from geomkit.analysis.compare import cycle_knn, edit_distances, lcs_lengths
+
+    n, k = 70_000, 3
+    nx, ny = rng.integers(0, n, (n, k)), rng.integers(0, n, (n, k))
+    ny[:500] = nx[:500, ::-1]  # some shared neighbours
+    ny[::7, 0] = np.arange(0, n, 7)  # some cycles back to the item
+    nx[::5, 1] = np.arange(0, n, 5)
+    tail = slice(65_000, n)  # rows on both sides of the chunk boundary, computed alone
+    np.testing.assert_array_equal(lcs_lengths(nx, ny)[tail], lcs_lengths(nx[tail], ny[tail]))
+    np.testing.assert_array_equal(edit_distances(nx, ny)[tail],
+                                  edit_distances(nx[tail], ny[tail]))
+    direct = (nx[ny] == np.arange(n)[:, None, None]).any(axis=(1, 2)).mean()
+    assert cycle_knn(nx, ny) == pytest.approx(direct, abs=1e-15)

@@ -37,7 +37,7 @@ def test_window_and_min_count_keep_positions(tmp_path):
 def test_corpus_and_matrix_paths_agree(tmp_path, rng):
     words = [f"w{i}" for i in range(40)]
     text = "\n".join(" ".join(rng.choice(words, size=rng.integers(5, 30), p=None)) for _ in range(200))
-    co = count_corpus(_corpus(tmp_path, text), window=3, flush_pairs=500)
+    co = count_corpus(_corpus(tmp_path, text), window=3, memory=1 << 12)
     write_cooccurrence(str(tmp_path / "co.h5"), co)
     back = read_cooccurrence(str(tmp_path / "co.h5"))
     assert (back.matrix != co.matrix).nnz == 0 and back.window == 3 and back.n_tokens == co.n_tokens

@@ -34,6 +34,21 @@ def test_infogain_corpus_and_embeddings(tmp_path, rng):
     assert bad.returncode == 2
 
 
+def test_infogain_memory_budget_acts_and_keeps_the_counts(tmp_path, rng):
+    # --memory bounds the counting's pair runs: 1MB spills this corpus's runs to disk and merges
+    # them back; the counts are the same
+    import h5py
+    words = [f"w{i}" for i in range(3000)]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(rng.choice(words, size=40)) for _ in range(3000)))
+    run_cli("infogain", corpus, "--save-cooccurrence", tmp_path / "big.h5", "--json", check_code=0)
+    run_cli("infogain", corpus, "--memory", "1MB", "--save-cooccurrence", tmp_path / "small.h5",
+            "--json", check_code=0)
+    with h5py.File(tmp_path / "big.h5") as a, h5py.File(tmp_path / "small.h5") as b:
+        for key in ("data", "indices", "indptr", "counts"):
+            np.testing.assert_array_equal(a[key][:], b[key][:])
+
+
 def test_document_keywords(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("a b a c\nb c\n")

@@ -26,7 +26,9 @@ from badfiles import invoke  # noqa: E402  (the console script in-process, via C
 
 N, D = 60, 8
 OUTPUT = {"--format", "--json", "--per-item", "--html", "--quiet"}
-RESOURCE = {"--memory", "--device"}
+# --scheduler: where the passes run, never the numbers (tests/engine/test_dask_cli.py checks
+# that it runs tasks on the cluster and gives the local numbers, and where it is refused)
+RESOURCE = {"--memory", "--device", "--scheduler"}
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,7 @@ BASE = {
     "isotropy": ["isotropy", "{x}"],
     "hubness": ["hubness", "{x}", "-k", "3"],
     "depth": ["depth", "{x}", "{y}"],
+    "drift": ["drift", "{x}", "{y}", "--permutations", "30"],
     "norms": ["norms", "{x}"],
     "infogain": ["infogain", "{corpus}", "--window", "2", "--embeddings", "{x}",
                  "--fit-min-count", "0"],
@@ -121,6 +124,7 @@ BASE = {
     "translate eval": ["translate", "eval", "{map}", "{x}", "{y}"],
     "report": ["report", "{x}", "-o", "{tmp}/r.html", "-k", "3"],
     "check": ["check", "{x}", "--max", "norms.mean=1000"],
+    "intdim": ["intdim", "{x}", "-k", "5"],
 }
 
 _UNSUP = ["--method", "unsupervised", "--pairs", "rows"]
@@ -145,6 +149,16 @@ READER = {
 }
 
 SPECIFIC = {
+    ("intdim", "-k"): ["-k", "6"],
+    ("intdim", "--estimators"): ["--estimators", "twonn,mle"],
+    ("intdim", "--discard"): ["--discard", "0.3"],
+    ("intdim", "--twonn-fit"): ["--twonn-fit", "mle"],
+    ("intdim", "--mle-average"): ["--mle-average", "mean"],
+    ("intdim", "--gride-n1"): ["--gride-n1", "2"],
+    ("intdim", "--scales"): ["--scales", "8"],
+    ("intdim", "--variance"): ["--variance", "0.5"],
+    ("intdim", "--local-twonn"): ["--local-twonn", "10"],
+    ("intdim", "--with-hubness"): ["--with-hubness"],
     ("info", "--scan"): ["--scan"],
     ("transform", "-o"): {"add": ["-o", "{tmp}/t2.h5"], "files": True},
     ("transform", "--center"): {"base": lambda b: b[:4] + ["--normalize"], "add": ["--center"]},
@@ -165,6 +179,8 @@ SPECIFIC = {
     ("hubness", "--hub-size"): ["--hub-size", "1.2"],
     ("hubness", "--knn-error"): ["--knn-error"],
     ("hubness", "--approximate"): ["--approximate"],
+    ("compare", "--nprobe"): ["--nprobe", "2"],  # 60 pairs: exact neighbours, refused
+    ("hubness", "--nprobe"): {"base": lambda b: b + ["--approximate"], "add": ["--nprobe", "2"]},
     ("hubness", "--mp-candidates"): {"base": lambda b: b + ["--reduce", "mp"],
                                      "add": ["--mp-candidates", "8"]},
     ("hubness", "--querybank"): {"base": lambda b: b + ["--reduce", "dis"],
@@ -183,6 +199,16 @@ SPECIFIC = {
     ("depth", "--labels"): {"base": lambda b: b[:2] + ["--split-by", "labels", "--ref", "d0",
                                                       "--test", "d1"],
                             "add": ["--labels", "labels2"]},
+    ("drift", "--tests"): ["--tests", "mmd,ks"],
+    ("drift", "--alpha"): ["--alpha", "0.2"],
+    ("drift", "--sigma"): ["--sigma", "2.5"],
+    ("drift", "--permutations"): ["--permutations", "40"],
+    ("drift", "--max-rows"): ["--max-rows", "30"],
+    ("drift", "--ks-components"): ["--ks-components", "3"],
+    # one view per side: both sides are the stack, at layer 0 (ref) or 1
+    ("drift", "--layer"): {"base": lambda b: [a.replace("{x}", "{stack}:/h")
+                                              .replace("{y}", "{stack}:/h") for a in b],
+                           "ref": ["--layer", "0"], "add": ["--layer", "1"]},
     ("norms", "--group-by"): ["--group-by", "labels2"],
     ("norms", "--no-likelihood"): ["--no-likelihood"],
     ("infogain", "--ids"): ["--ids", "ids_rev"],  # the words of the embeddings' rows

@@ -33,6 +33,8 @@ COMMANDS = [
     ("depth_cosine", ["depth", "{in}", "{good}"], True),
     ("depth_chord", ["depth", "{in}", "{good}", "--depth", "chord"], True),
     ("depth_spatial", ["depth", "{in}", "{good}", "--depth", "spatial"], False),
+    ("drift", ["drift", "{in}", "{good}", "--permutations", "20"], True),  # depth: cosine
+    ("intdim", ["intdim", "{in}", "-k", "3"], False),  # euclidean neighbours: zero rows are points
     ("norms", ["norms", "{in}"], False),
     ("infogain", ["infogain", "{corpus}", "--embeddings", "{in}", "--window", "2"], False),
     ("axes_score", ["axes", "score", "{in}", "--attribute", "year", "--folds", "2",
