@@ -54,7 +54,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("intdim", "intdim.py", []),
     ("end_to_end", "end_to_end.py", []),
     ("out_of_core", "out_of_core.py", []),
-    ("dask", "dask.py", []),
+    ("dask", "dask_overhead.py", []),
 ]
 NAMES = [b[0] for b in BENCHMARKS]
 SMOKE_TIMEOUT = 300  # seconds per benchmark's smoke run (each aims at < 30 s on 2 idle cores)

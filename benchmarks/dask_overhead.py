@@ -1,6 +1,6 @@
 """The Dask backend's overhead: the same commands local vs ``--scheduler local:2`` on this machine.
 
-    python benchmarks/dask.py [--rows 500000] [--dim 768] [--knn-rows 20000] [--knn-dim 384]
+    python benchmarks/dask_overhead.py [--rows 500000] [--dim 768] [--knn-rows 20000] [--knn-dim 384]
                               [--smoke] [--markdown PATH]
 
 Whole commands, each in a fresh process (imports, cluster start and stop included), side by side
@@ -141,7 +141,7 @@ def main() -> None:
             if os.path.exists(p):
                 os.remove(p)
     gb = args.rows * args.dim * 4 / 1e9
-    text = f"""## dask — `benchmarks/dask.py` (local vs `--scheduler local:2`, whole commands)
+    text = f"""## dask — `benchmarks/dask_overhead.py` (local vs `--scheduler local:2`, whole commands)
 
 Machine: {machine()}. Each command in a fresh process, one after the other in the same run;
 `--scheduler local:2` starts a `distributed.LocalCluster` of 2 worker processes (one thread each)
