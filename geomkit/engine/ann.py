@@ -131,6 +131,12 @@ class Feed:
 
     n: int
     d: int
+    metric: str
+
+    def _prep(self, x):
+        """Rows as the index takes them: float32, contiguous, unit rows for cosine."""
+        x = np.asarray(x, dtype=np.float32)
+        return np.ascontiguousarray(unit_rows(x) if self.metric == "cosine" else x, dtype=np.float32)
 
     def blocks(self, progress=None):
         raise NotImplementedError
@@ -145,10 +151,6 @@ class ArrayFeed(Feed):
         self.metric = metric
         self.n, self.d = x.shape
         self.block_rows = block_rows
-
-    def _prep(self, x):
-        x = np.asarray(x, dtype=np.float32)
-        return np.ascontiguousarray(unit_rows(x) if self.metric == "cosine" else x, dtype=np.float32)
 
     def blocks(self, progress=None):
         from geomkit.report.progress import progress_bar
@@ -181,10 +183,6 @@ class SpaceFeed(Feed):
             self._rows = self.space.rows
         return self._rows
 
-    def _prep(self, x):
-        x = np.asarray(x, dtype=np.float32)
-        return np.ascontiguousarray(unit_rows(x) if self.metric == "cosine" else x, dtype=np.float32)
-
     def blocks(self, progress=None):
         from geomkit.engine.duplicates import row_hashes
 
@@ -211,10 +209,6 @@ class PairFeed(Feed):
         self.space, self.rows, self.metric = space, np.asarray(rows, dtype=np.int64), metric
         self.n, self.d = self.rows.size, space.d
         self.block_rows = block_rows
-
-    def _prep(self, x):
-        x = np.asarray(x, dtype=np.float32)
-        return np.ascontiguousarray(unit_rows(x) if self.metric == "cosine" else x, dtype=np.float32)
 
     def blocks(self, progress=None):
         from geomkit.engine.pairs import read_paired
