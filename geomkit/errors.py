@@ -37,6 +37,7 @@ OPTIONS = {
     "device": ("device", "--device"),
     "memory": ("memory=", "--memory "),
     "nprobe": ("nprobe", "--nprobe"),
+    "target_recall": ("target_recall", "--target-recall"),
 }
 _MARKER = re.compile(r"\{(" + "|".join(OPTIONS) + r")\}")
 

@@ -380,14 +380,16 @@ class CompareResult(Result):
 def compute_compare(a, b, *, k: int = 10, pairs: str = "auto", rsa_sample: int = 2000,
                     seed: int = 0, knn_items: int = 20000, block_rows: int = 8192,
                     anchors: int | None = None, anchor_ids: list | None = None,
-                    nprobe: int | None = None) -> CompareResult:
+                    nprobe: int | None = None,
+                    target_recall: float | None = None) -> CompareResult:
     """How alike spaces ``a`` and ``b`` are on their paired items (see the module docstring).
 
     Both CKAs and the spectra use every pair, streamed in paired row blocks (two passes; no N×N
     kernel, memory O(d²) — dumps larger than RAM work). The k-NN metrics and the per-item
     overlaps use every pair: exact neighbours in memory up to ``knn_items`` pairs, beyond that
     the approximate neighbours of each space streamed within its memory budget
-    (:func:`geomkit.engine.ann.approximate_search`, ``nprobe`` lists per query; recall measured
+    (:func:`geomkit.engine.ann.approximate_search`, ``nprobe`` lists per query, or
+    tuned to ``target_recall``; recall measured
     per space and reported under ``knn``; CKNNA from the searches' own similarities,
     :func:`cknna_from_lists`). The RSA uses a seeded sample of ``rsa_sample`` items; anchors,
     beyond ``knn_items`` pairs, a seeded sample of ``knn_items`` pairs.
@@ -403,13 +405,15 @@ def compute_compare(a, b, *, k: int = 10, pairs: str = "auto", rsa_sample: int =
     n = paired.n
     if not 1 <= k < n:
         raise UsageError(f"k = {k} must be between 1 and the {n - 1} other paired items.")
-    if nprobe is not None and n <= knn_items:
-        raise UsageError(f"{{nprobe}} acts on approximate neighbours, searched beyond "
-                         f"{knn_items} pairs; these {n} pairs get exact neighbours.")
+    for given, marker in ((nprobe, "{nprobe}"), (target_recall, "{target_recall}")):
+        if given is not None and n <= knn_items:
+            raise UsageError(f"{marker} acts on approximate neighbours, searched beyond "
+                             f"{knn_items} pairs; these {n} pairs get exact neighbours.")
     if n > knn_items:
         return _compare_approximate(a, b, paired, k=k, rsa_sample=rsa_sample, seed=seed,
                                     knn_items=knn_items, block_rows=block_rows, anchors=anchors,
-                                    anchor_ids=anchor_ids, nprobe=nprobe)
+                                    anchor_ids=anchor_ids, nprobe=nprobe,
+                                    target_recall=target_recall)
     x = np.asarray(read_paired(a, paired.a, nonzero=True), dtype=np.float64)
     y = np.asarray(read_paired(b, paired.b, nonzero=True), dtype=np.float64)
 
@@ -475,7 +479,7 @@ def _result(a, b, paired, acc, ub, nx, ny, *, k, cknna_value, rho, used, relativ
 
 
 def _compare_approximate(a, b, paired, *, k, rsa_sample, seed, knn_items, block_rows, anchors,
-                         anchor_ids, nprobe) -> CompareResult:
+                         anchor_ids, nprobe, target_recall=None) -> CompareResult:
     """Every pair: CKAs streamed, approximate neighbours of each space streamed within its
     budget (N×k int32 positions + float32 similarities kept per space: 8·k bytes a pair)."""
     from geomkit.engine.ann import PairFeed, approximate_search
@@ -487,7 +491,8 @@ def _compare_approximate(a, b, paired, *, k, rsa_sample, seed, knn_items, block_
     lists, infos = [], {}
     for side, space, rows in (("a", a, paired.a), ("b", b, paired.b)):
         res = approximate_search(PairFeed(space, rows, "cosine", block_rows), k,
-                                 memory=space.memory, nprobe=nprobe, seed=seed, keep=True,
+                                 memory=space.memory, nprobe=nprobe, target_recall=target_recall,
+                                 seed=seed, keep=True,
                                  label=space.label)
         lists.append((res.indices, (1.0 - res.distances.astype(np.float64))))
         infos[side] = res.info

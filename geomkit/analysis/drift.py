@@ -515,7 +515,15 @@ def compute_drift(ref, new, *, tests=DEFAULT_TESTS, alpha: float = 0.05,
     ``max_rows``: rows per side sampled (seeded) for mmd, ks and mean (the classifier takes at
     most :data:`CLASSIFIER_MAX` of them). ``ks_components``: run ks on the top principal
     components of the pooled sample instead of the raw dimensions."""
+    import sys
+
     from geomkit.report.progress import log
+
+    def stage(name):
+        # which test runs is progress, shown as the bars are (a command, stderr a terminal): an
+        # error's stderr stays its one line, a library call (progress None) stays silent
+        if progress and sys.stderr.isatty():
+            log(f"geomkit: {progress}: {name}")
 
     names = parse_tests(tests)
     if not 0.0 < alpha < 1.0:
@@ -545,7 +553,7 @@ def compute_drift(ref, new, *, tests=DEFAULT_TESTS, alpha: float = 0.05,
                 raise InputError(f"{label}: {count} rows; the {name} test needs at least {need}.")
 
     if "depth" in names:
-        log("geomkit: drift: depth")
+        stage("depth")
         check_rows("depth", ref.n, new.n)
         results["depth"], items["depth"] = depth_test(ref, new, seed=seed, progress=progress)
     sampled = [t for t in names if t != "depth"]
@@ -554,7 +562,7 @@ def compute_drift(ref, new, *, tests=DEFAULT_TESTS, alpha: float = 0.05,
         new_rows, xn = sample_rows(new, max_rows, [seed, 2])
         used = {"n_ref_used": int(xr.shape[0]), "n_new_used": int(xn.shape[0])}
     if "mmd" in names:
-        log("geomkit: drift: mmd")
+        stage("mmd")
         check_rows("mmd", xr.shape[0], xn.shape[0])
         r = mmd_test(xr, xn, sigma=sigma, permutations=permutations, seed=seed,
                      exact_max=mmd_exact_max, memory=ref.memory)
@@ -563,7 +571,7 @@ def compute_drift(ref, new, *, tests=DEFAULT_TESTS, alpha: float = 0.05,
         items["mmd"] = (new_rows, witness[xr.shape[0]:])
         results["mmd"] = {**r, **used}
     if "classifier" in names:
-        log("geomkit: drift: classifier")
+        stage("classifier")
         check_rows("classifier", xr.shape[0], xn.shape[0])
         cr = _subsample(xr.shape[0], CLASSIFIER_MAX, [seed, 3])
         cn = _subsample(xn.shape[0], CLASSIFIER_MAX, [seed, 4])
@@ -573,14 +581,14 @@ def compute_drift(ref, new, *, tests=DEFAULT_TESTS, alpha: float = 0.05,
         items["classifier"] = (new_rows[cn], scores[cr.size:])
         results["classifier"] = {**r, "n_ref_used": int(cr.size), "n_new_used": int(cn.size)}
     if "ks" in names:
-        log("geomkit: drift: ks")
+        stage("ks")
         check_rows("ks", xr.shape[0], xn.shape[0])
         r = ks_test(xr, xn, alpha=alpha, components=ks_components)
         arrays["ks"] = {"dim_statistic": r.pop("dim_statistic"),
                         "dim_p_adjusted": r.pop("dim_p_adjusted")}
         results["ks"] = {**r, **used}
     if "mean" in names:
-        log("geomkit: drift: mean")
+        stage("mean")
         check_rows("mean", xr.shape[0], xn.shape[0])
         r = mean_test(xr, xn, bootstraps=permutations, seed=seed)
         arrays["mean"] = {"null": r.pop("null")}

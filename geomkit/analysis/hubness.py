@@ -123,7 +123,8 @@ def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none
                     hub_size: float = 2.0, labels: np.ndarray | None = None,
                     approximate: bool = False, querybank: np.ndarray | None = None,
                     candidates: int | None = None, device: str | None = None,
-                    max_bytes: int = 8 * 2**30, nprobe: int | None = None) -> HubnessResult:
+                    max_bytes: int = 8 * 2**30, nprobe: int | None = None,
+                    target_recall: float | None = None) -> HubnessResult:
     """k-occurrence measures of ``space`` (a :class:`geomkit.Space`, or a source) for each
     reduction in ``reduce``; ``labels`` (aligned with the dump's rows) add the k-NN error.
 
@@ -138,7 +139,8 @@ def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none
     RLIMIT_AS leave (:func:`_streams`); k-occurrence is the same as in memory.
 
     ``approximate``: faiss IVF neighbours streamed from the source within ``space.memory``
-    (:func:`geomkit.engine.ann.approximate_search`; ``nprobe`` lists searched per query), reduction
+    (:func:`geomkit.engine.ann.approximate_search`; ``nprobe`` lists searched per query, or tuned
+    to ``target_recall``), reduction
     none only; the index and its measured recall are reported under ``knn``."""
     from geomkit.engine.duplicates import count_representatives
     from geomkit.engine.knn import check_device
@@ -156,7 +158,7 @@ def compute_hubness(space, *, k: int = 10, metric: str = "cosine", reduce=("none
         raise UsageError(f"candidates = {candidates} must be larger than k = {k}.")
     if approximate:  # streamed from the source within the memory budget (engine/ann.py)
         return _approximate_hubness(space, k=k, metric=metric, hub_size=hub_size,
-                                    labels=labels, nprobe=nprobe)
+                                    labels=labels, nprobe=nprobe, target_recall=target_recall)
     if _streams(space, max_bytes):  # larger than memory, or on Dask: engine/knn_stream.py
         return _streamed_hubness(space, k=k, metric=metric, reduce=reduce, hub_size=hub_size,
                                  labels=labels, device=device, max_bytes=max_bytes)
@@ -214,7 +216,8 @@ def knn_error_count(neigh: np.ndarray, codes: np.ndarray) -> int:
     return int((neigh[np.arange(b), first] != codes).sum())
 
 
-def _approximate_hubness(space, *, k, metric, hub_size, labels, nprobe) -> HubnessResult:
+def _approximate_hubness(space, *, k, metric, hub_size, labels, nprobe,
+                         target_recall=None) -> HubnessResult:
     """Reduction none on approximate neighbours, streamed (engine/ann.py): each query block's
     neighbours are folded into k-occurrence counts and k-NN errors; no N×k array is kept."""
     from geomkit.engine.ann import SpaceFeed, approximate_search
@@ -239,7 +242,7 @@ def _approximate_hubness(space, *, k, metric, hub_size, labels, nprobe) -> Hubne
             errors[0] += knn_error_count(neigh, codes[start:start + idx.shape[0]])
 
     res = approximate_search(feed, k, metric=metric, memory=space.memory, nprobe=nprobe,
-                             seed=space.seed, on_block=fold, label=space.label)
+                             target_recall=target_recall, seed=space.seed, on_block=fold, label=space.label)
     rows = feed.rows
     n_dup, n_groups = count_duplicates(np.concatenate(feed.hashes)) if feed.hashes else (0, 0)
     values = hubness_measures(kocc, k, hub_size)

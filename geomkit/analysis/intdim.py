@@ -5,6 +5,10 @@ self excluded), searched once for the largest neighbour order any of them needs;
 of the chosen neighbours are then recomputed exactly in float64 as ‖x_i − x_j‖ (the Gram
 product the search ranks with loses digits when r₁ ≪ ‖x‖, which ratios of distances amplify).
 lPCA reads the streaming moments (:meth:`geomkit.Space.spectrum`, covariance with ddof = 1).
+With ``approximate=True`` the graph comes from the faiss IVF engine instead
+(:func:`geomkit.engine.ann.approximate_search`, streamed within ``--memory``, recall measured):
+each query block's neighbours get the same float64 distances and are folded at once into
+per-item arrays (:func:`_approximate_intdim`); no N×k graph and no N×d matrix is held.
 
 With r_j(i) the distance from item i to its j-th nearest other item:
 
@@ -94,9 +98,15 @@ def combine_mle(m: np.ndarray, comb: str = "mackay") -> float:
 def gride(dist: np.ndarray, n1: int, n2: int) -> tuple[float, float, int]:
     """GRIDE ID at orders (n1, n2) from neighbour distances (column j = (j+1)-th neighbour):
     ``(id, standard error, ratios used)``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return gride_log_ratios(np.log(dist[:, n2 - 1] / dist[:, n1 - 1]), n1, n2)
+
+
+def gride_log_ratios(log_mu: np.ndarray, n1: int, n2: int) -> tuple[float, float, int]:
+    """GRIDE from the log-ratios log(r_n2 / r_n1) of every item (see :func:`gride`)."""
     from scipy.optimize import brentq
 
-    log_mu = np.log(dist[:, n2 - 1] / dist[:, n1 - 1])
+    log_mu = np.asarray(log_mu, dtype=np.float64)
     log_mu = log_mu[np.isfinite(log_mu) & (log_mu > 0)]  # ties (μ = 1) carry no information
     if log_mu.size:
         mu = np.exp(log_mu)
@@ -198,6 +208,7 @@ class IntdimResult(Result):
     n_distinct: int = 0
     gride_scales: list | None = None
     hubness: dict | None = None
+    knn: dict = field(default_factory=lambda: {"exact": True, "recall": None})
     n_dropped: int = 0
     n_dropped_zero: int = 0
     lid_values: np.ndarray = field(repr=False, default=None)  # per analysed row
@@ -225,6 +236,7 @@ class IntdimResult(Result):
             out["twonn_local"] = _summary(self.local_twonn_values[self.distinct_positions()])
         if self.hubness is not None:
             out["hubness"] = self.hubness
+        out["knn"] = self.knn
         return out
 
     def distinct_positions(self) -> np.ndarray:
@@ -244,6 +256,37 @@ class IntdimResult(Result):
         if self.kocc is not None:
             frame["k_occurrence"] = self.kocc
         return frame
+
+
+def _neighbour_order(n, m, n_dup, k, estimators, gride_n2, scales, local_twonn_n) -> int:
+    """The largest neighbour rank any estimator reads; refused when the m distinct rows (of n,
+    n_dup copies) cannot serve it."""
+    if m < 2:
+        raise InputError(f"all {n} rows are copies of one row: the intrinsic dimension of a "
+                         f"single point is undefined.")
+    order = max(k, 2, gride_n2 if "gride" in estimators else 0, scales or 0,
+                local_twonn_n or 0)
+    if order > m - 1:
+        what = f"{m} distinct rows" + (f" ({n_dup} of {n} rows are copies)" if n_dup else "")
+        raise UsageError(f"neighbour order {order} (from -k, GRIDE's n2, --scales or "
+                         f"--local-twonn) needs at least {order + 1} distinct rows; the data "
+                         f"has {what}.")
+    return order
+
+
+def _lid_vs_hubness(lid: np.ndarray, kocc: np.ndarray, k: int) -> dict:
+    """LID against k-occurrence over the distinct items: Spearman, Pearson (None when every
+    k-occurrence is equal), and the k-skewness."""
+    from scipy import stats
+
+    from geomkit.analysis.hubness import hubness_measures
+
+    ok = np.isfinite(lid)
+    sd = kocc.std()
+    return {"k": k, "metric": "euclidean",
+            "spearman": _finite(stats.spearmanr(lid[ok], kocc[ok])[0]) if sd > 0 else None,
+            "pearson": _finite(np.corrcoef(lid[ok], kocc[ok])[0, 1]) if sd > 0 else None,
+            "k_skewness": hubness_measures(kocc, k)["k_skewness"]}
 
 
 def _finite(value):
@@ -266,15 +309,21 @@ def compute_intdim(space, *, k: int = 20, estimators=ESTIMATORS, discard_fractio
                    gride_n1: int = 1, gride_n2: int | None = None, scales: int | None = None,
                    variance: float = 0.95, local_twonn_n: int | None = None,
                    with_hubness: bool = False, device: str | None = None,
-                   max_bytes: int = 8 * 2**30) -> IntdimResult:
+                   max_bytes: int = 8 * 2**30, approximate: bool = False,
+                   nprobe: int | None = None,
+                   target_recall: float | None = None) -> IntdimResult:
     """Global intrinsic dimension of ``space`` by ``estimators`` (of twonn, mle, gride, lpca;
     the others are None) and the per-item LID (local MLE with ``k`` neighbours).
 
     ``scales``: GRIDE at n1 = 1, 2, 4, … (n2 = 2·n1 ≤ scales); ``local_twonn_n``: per-item TwoNN
     on each item's n nearest items; ``with_hubness``: k-occurrence of the same k-NN graph and its
-    Spearman / Pearson correlation with LID (are hubs low- or high-dimensional places?)."""
-    from scipy import stats
+    Spearman / Pearson correlation with LID (are hubs low- or high-dimensional places?).
 
+    ``approximate``: the neighbours come from the faiss IVF index of
+    :func:`geomkit.engine.ann.approximate_search` (``nprobe`` lists searched per query, passed
+    through unchanged), streamed from the source within ``space.memory``; each query block is
+    folded into per-item arrays (:func:`_approximate_intdim`). ``knn`` in the result: the index
+    and its measured recall."""
     from geomkit.engine.duplicates import count_representatives
     from geomkit.engine.knn import check_device
 
@@ -301,8 +350,23 @@ def compute_intdim(space, *, k: int = 20, estimators=ESTIMATORS, discard_fractio
         raise UsageError(f"scales = {scales}: the largest neighbour order must be at least 2.")
     if not 0 < variance <= 1:
         raise UsageError(f"variance {variance:g} must be in (0, 1].")
+    if nprobe is not None and not approximate:
+        raise UsageError("nprobe acts on approximate neighbours only; add --approximate.")
+    if target_recall is not None and not approximate:
+        raise UsageError("{target_recall} acts on approximate neighbours only; add --approximate.")
     if device:
+        if approximate:
+            raise UsageError(f"device {device} acts on the exact kNN products; the approximate "
+                             f"search runs on the CPU (faiss): drop --device or use --exact.")
         check_device(device)
+    if local_twonn_n is not None and local_twonn_n < 3:
+        raise UsageError(f"local TwoNN needs at least 3 neighbours, got {local_twonn_n}.")
+    if approximate:  # streamed from the source within the memory budget (engine/ann.py)
+        return _approximate_intdim(
+            space, k=k, estimators=estimators, discard_fraction=discard_fraction,
+            twonn_fit=twonn_fit, mle_comb=mle_comb, unbiased=unbiased, gride_n1=gride_n1,
+            gride_n2=gride_n2, scales=scales, variance=variance, local_twonn_n=local_twonn_n,
+            with_hubness=with_hubness, nprobe=nprobe, target_recall=target_recall)
 
     rows, x = space.matrix(max_bytes=max_bytes)
     n = x.shape[0]
@@ -310,18 +374,7 @@ def compute_intdim(space, *, k: int = 20, estimators=ESTIMATORS, discard_fractio
     n_dup, _ = count_representatives(rep)
     distinct = np.arange(n) if rep is None else np.flatnonzero(rep == np.arange(n))
     m = distinct.size
-    if m < 2:
-        raise InputError(f"all {n} rows are copies of one row: the intrinsic dimension of a "
-                         f"single point is undefined.")
-    order = max(k, 2, gride_n2 if "gride" in estimators else 0, scales or 0,
-                local_twonn_n or 0)
-    if order > m - 1:
-        what = f"{m} distinct rows" + (f" ({n_dup} of {n} rows are copies)" if n_dup else "")
-        raise UsageError(f"neighbour order {order} (from -k, GRIDE's n2, --scales or "
-                         f"--local-twonn) needs at least {order + 1} distinct rows; the data "
-                         f"has {what}.")
-    if local_twonn_n is not None and local_twonn_n < 3:
-        raise UsageError(f"local TwoNN needs at least 3 neighbours, got {local_twonn_n}.")
+    order = _neighbour_order(n, m, n_dup, k, estimators, gride_n2, scales, local_twonn_n)
 
     # one exact euclidean graph of the distinct rows, for the largest order any estimator reads
     target = space if rep is None else space.subset(rows[distinct], "distinct rows")
@@ -361,28 +414,215 @@ def compute_intdim(space, *, k: int = 20, estimators=ESTIMATORS, discard_fractio
                             fit=twonn_fit)[back]
     hub = kocc = None
     if with_hubness:
-        from geomkit.analysis.hubness import hubness_measures, k_occurrence
+        from geomkit.analysis.hubness import k_occurrence
 
         kocc_distinct = k_occurrence(idx[:, :k], m)
         kocc = kocc_distinct[back]
-        ok = np.isfinite(lid_distinct)
-        sd = kocc_distinct.std()
-        hub = {"k": k, "metric": "euclidean",
-               "spearman": _finite(stats.spearmanr(lid_distinct[ok], kocc_distinct[ok])[0])
-               if sd > 0 else None,
-               "pearson": _finite(np.corrcoef(lid_distinct[ok], kocc_distinct[ok])[0, 1])
-               if sd > 0 else None,
-               "k_skewness": hubness_measures(kocc_distinct, k)["k_skewness"]}
+        hub = _lid_vs_hubness(lid_distinct, kocc_distinct, k)
     meta = space.metadata
     params = {"k": k, "estimators": list(estimators), "discard_fraction": discard_fraction,
               "twonn_fit": twonn_fit, "mle_comb": mle_comb, "unbiased": unbiased,
               "gride_n1": gride_n1, "gride_n2": gride_n2, "scales": scales,
               "variance": variance, "local_twonn_n": local_twonn_n, "metric": "euclidean",
               "knn": "exact"}
-    return IntdimResult(
+    return IntdimResult(knn={"exact": True, "recall": None},
         n=n, d=space.d, k=k, twonn=values["twonn"], mle=values["mle"], gride=values["gride"],
         lpca=values["lpca"], n_duplicates=n_dup, lid=lid, params=params, details=details,
         n_distinct=m, gride_scales=scale_rows, hubness=hub, n_dropped=space.n_dropped,
         n_dropped_zero=space.n_dropped_zero, lid_values=lid_rows, local_twonn_values=local,
         kocc=kocc, representatives=rep, rows=rows, ids=None if meta.ids is None else meta.ids[rows],
+        texts=None if meta.texts is None else meta.texts[rows], label=space.label)
+
+
+# ---------------------------------------------------------------------------- approximate
+MIN_QUERY_ROWS = 256  # the smallest query block the approximate search plans (engine/ann.py)
+
+
+def _gride_pairs(estimators, gride_n1: int, gride_n2: int, scales: int | None) -> list:
+    """The (n1, n2) orders whose log-ratios are kept per item: GRIDE's and every scale's."""
+    pairs = [(gride_n1, gride_n2)] if "gride" in estimators else []
+    n1 = 1
+    while scales is not None and 2 * n1 <= scales:
+        pairs.append((n1, 2 * n1))
+        n1 *= 2
+    return list(dict.fromkeys(pairs))
+
+
+def _read64(space, rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Rows at sorted positions ``pos`` of ``space`` (original rows ``rows``), float64."""
+    return np.asarray(space.read_rows(rows[pos]), dtype=np.float64)
+
+
+def _block_exact_distances(space, rows, start: int, idx: np.ndarray, group: int,
+                           step_bytes: int = 32 * 2**20) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbours ``idx`` (positions) of the query rows start.. with their distances
+    recomputed as ‖x_i − x_j‖ in float64 from the source (as :func:`exact_distances`), each row
+    re-sorted by (distance, position). The neighbours' vectors are read in sorted groups of
+    ``group`` positions, never all at once."""
+    b, c = idx.shape
+    xq = _read64(space, rows, np.arange(start, start + b))
+    flat = idx.ravel()
+    order = np.argsort(flat, kind="stable")
+    sorted_pos = flat[order]
+    uniq = np.unique(sorted_pos)
+    dist = np.empty(b * c)
+    step = max(1, step_bytes // (3 * 8 * max(1, xq.shape[1])))
+    for s0 in range(0, uniq.size, group):
+        part = uniq[s0:s0 + group]
+        xc = _read64(space, rows, part)
+        lo, hi = np.searchsorted(sorted_pos, [part[0], part[-1] + 1])
+        sel = order[lo:hi]
+        local = np.searchsorted(part, flat[sel])
+        for a in range(0, sel.size, step):
+            ss = sel[a:a + step]
+            diff = xc[local[a:a + step]] - xq[ss // c]
+            dist[ss] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    dist = dist.reshape(b, c)
+    srt = np.lexsort((idx, dist), axis=1)
+    return np.take_along_axis(idx, srt, axis=1), np.take_along_axis(dist, srt, axis=1)
+
+
+def _check_budget(m: int, d: int, order: int, memory: int, per_row: int, nprobe) -> None:
+    """Refuses, in one sentence, a neighbour order whose smallest query block (its search
+    candidates, the float64 distances recomputed) does not fit the memory budget beside the
+    index the plan chooses and the per-item arrays (``per_row`` bytes a distinct row)."""
+    from geomkit.engine.ann import plan_index
+
+    plan = plan_index(m, d, order, memory, nprobe=nprobe)
+    per_query = d * 4 * 3 + (plan.refine * order + 1) * (8 + 4 + 8) * 2 + order * 8 * 4
+    need = plan.index_bytes + MIN_QUERY_ROWS * per_query + m * per_row
+    if memory is not None and need > memory:
+        raise UsageError(
+            f"neighbour order {order} (from -k, GRIDE's n2, --scales or --local-twonn) cannot "
+            f"be served by the approximate kNN of {m} x {d} rows within the memory budget: the "
+            f"index ({plan.index_bytes / 2**20:.0f} MiB), the per-item arrays "
+            f"({m * per_row / 2**20:.0f} MiB) and a query block of {MIN_QUERY_ROWS} rows need "
+            f"{need / 2**20:.0f} MiB; lower --scales / -k or pass --memory "
+            f"{int(np.ceil(need / 2**20))}MB or more.")
+
+
+def _approximate_intdim(space, *, k, estimators, discard_fraction, twonn_fit, mle_comb,
+                        unbiased, gride_n1, gride_n2, scales, variance, local_twonn_n,
+                        with_hubness, nprobe, target_recall=None) -> IntdimResult:
+    """Every neighbour-based estimator on approximate neighbours, streamed (engine/ann.py).
+
+    Duplicates as in the exact path: a pass of row hashes finds the exact copies
+    (:func:`geomkit.engine.duplicates.stream_duplicates`); the index holds the distinct rows
+    only (one per group of copies), so no neighbour is at distance 0 and the value on a dump
+    with copies is the value on the same dump without them; each copy gets its
+    representative's LID. The search asks for the largest neighbour order any estimator reads;
+    each query block's neighbours get their distances recomputed exactly in float64 from the
+    source and are folded into per-item arrays (μ = r₂/r₁ and the LID, float64; one log-ratio
+    per GRIDE order; k-occurrence with ``with_hubness``; local TwoNN): 8 bytes a distinct row
+    per array, no N×k list is kept. lPCA reads the streaming moments as in the exact path."""
+    from geomkit.engine.ann import SpaceFeed, approximate_search
+    from geomkit.engine.duplicates import stream_duplicates
+
+    dups = stream_duplicates(space, progress="intdim: duplicate rows")
+    n = dups.n
+    n_dup, _ = dups.counts()
+    rep = dups.dense()  # N positions (8 bytes a row), None without copies
+    if rep is None:
+        target, distinct = space, None
+    else:
+        distinct = np.flatnonzero(rep == np.arange(n))
+        target = space.subset(space.rows[distinct], "distinct rows")
+    m = n if distinct is None else distinct.size
+    order = _neighbour_order(n, m, n_dup, k, estimators, gride_n2, scales, local_twonn_n)
+    pairs = _gride_pairs(estimators, gride_n1, gride_n2, scales)
+    per_row = 8 * (2 + len(pairs) + bool(with_hubness) + (local_twonn_n is not None))
+    _check_budget(m, target.d, order, target.memory, per_row, nprobe)
+
+    rows_t = target.rows
+    mu = np.empty(m)
+    lid_distinct = np.empty(m)
+    log_ratios = {p: np.empty(m) for p in pairs}
+    radius = {p: 0.0 for p in pairs}
+    kocc_distinct = np.zeros(m, dtype=np.int64) if with_hubness else None
+    local_distinct = np.empty(m) if local_twonn_n is not None else None
+    group = 8192
+
+    def fold(start, idx, _dist):
+        idx = np.asarray(idx, dtype=np.int64)
+        if (idx < 0).any():
+            raise InputError(f"the approximate search of {target.label} returned fewer than "
+                             f"{order} neighbours for some rows.")
+        b = idx.shape[0]
+        idx, dist = _block_exact_distances(target, rows_t, start, idx, group)
+        sl = slice(start, start + b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mu[sl] = dist[:, 1] / dist[:, 0]
+            lid_distinct[sl] = mle_pointwise(dist, k, unbiased=unbiased)
+            for n1, n2 in pairs:
+                log_ratios[(n1, n2)][sl] = np.log(dist[:, n2 - 1] / dist[:, n1 - 1])
+                radius[(n1, n2)] += float(dist[:, n2 - 1].sum())
+        if kocc_distinct is not None:
+            kocc_distinct[:] += np.bincount(idx[:, :k].ravel(), minlength=m)
+        if local_distinct is not None:
+            nb = idx[:, :local_twonn_n]
+            sub = max(1, (32 * 2**20) // (8 * local_twonn_n * target.d))
+            for a in range(0, b, sub):
+                part = nb[a:a + sub]
+                uniq, inverse = np.unique(part, return_inverse=True)
+                xs = _read64(target, rows_t, uniq)
+                local_distinct[start + a:start + a + part.shape[0]] = local_twonn(
+                    xs, inverse.reshape(part.shape), discard_fraction=discard_fraction,
+                    fit=twonn_fit)
+
+    feed = SpaceFeed(target, "euclidean")
+    res = approximate_search(feed, order, metric="euclidean", memory=target.memory,
+                             nprobe=nprobe, target_recall=target_recall, seed=space.seed,
+                             on_block=fold,
+                             label=space.label)
+
+    values: dict = {"twonn": None, "mle": None, "gride": None, "lpca": None}
+    details: dict = {}
+    if "twonn" in estimators:
+        values["twonn"] = _finite(twonn(mu, discard_fraction=discard_fraction, fit=twonn_fit))
+    if "mle" in estimators:
+        values["mle"] = _finite(combine_mle(lid_distinct, mle_comb))
+        details["mle_by_comb"] = {c: _finite(combine_mle(lid_distinct, c)) for c in MLE_COMBS}
+    if "gride" in estimators:
+        g, err, used = gride_log_ratios(log_ratios[(gride_n1, gride_n2)], gride_n1, gride_n2)
+        values["gride"] = _finite(g)
+        details["gride_error"] = err
+        details["gride_ratios_used"] = used
+    scale_rows = None
+    if scales is not None:
+        scale_rows = []
+        n1 = 1
+        while 2 * n1 <= scales:
+            value, err, _ = gride_log_ratios(log_ratios[(n1, 2 * n1)], n1, 2 * n1)
+            scale_rows.append({"n1": n1, "n2": 2 * n1, "id": value, "error": err,
+                               "radius": radius[(n1, 2 * n1)] / m})
+            n1 *= 2
+    if "lpca" in estimators:
+        rules = lpca(space.spectrum()[0], variance=variance)
+        values["lpca"] = rules["ratio"]
+        details["lpca_rules"] = rules
+    lid = _summary(lid_distinct)
+    details["lid_infinite"] = int((~np.isfinite(lid_distinct)).sum())
+
+    back = np.arange(n) if rep is None else np.searchsorted(distinct, rep)
+    lid_rows = lid_distinct[back]
+    local = None if local_distinct is None else local_distinct[back]
+    hub = kocc = None
+    if with_hubness:
+        kocc = kocc_distinct[back]
+        hub = _lid_vs_hubness(lid_distinct, kocc_distinct, k)
+    rows = space.rows
+    meta = space.metadata
+    params = {"k": k, "estimators": list(estimators), "discard_fraction": discard_fraction,
+              "twonn_fit": twonn_fit, "mle_comb": mle_comb, "unbiased": unbiased,
+              "gride_n1": gride_n1, "gride_n2": gride_n2, "scales": scales,
+              "variance": variance, "local_twonn_n": local_twonn_n, "metric": "euclidean",
+              "knn": "approximate"}
+    knn = {**res.info, "k_searched": order}
+    return IntdimResult(
+        knn=knn, n=n, d=space.d, k=k, twonn=values["twonn"], mle=values["mle"],
+        gride=values["gride"], lpca=values["lpca"], n_duplicates=n_dup, lid=lid, params=params,
+        details=details, n_distinct=m, gride_scales=scale_rows, hubness=hub,
+        n_dropped=space.n_dropped, n_dropped_zero=space.n_dropped_zero, lid_values=lid_rows,
+        local_twonn_values=local, kocc=kocc, representatives=rep, rows=rows,
+        ids=None if meta.ids is None else meta.ids[rows],
         texts=None if meta.texts is None else meta.texts[rows], label=space.label)

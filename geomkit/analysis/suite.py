@@ -3,16 +3,18 @@
 What runs is decided by what the input holds:
 
 - always: norms (per label with labels; norm vs frequency with counts), isotropy (per layer on a
-  layer stack), hubness (k = 10, reductions none / mp / csls; the k-NN error with labels) and a
-  map of the space (2-D PCA of every row, from the covariance the isotropy pass computed);
+  layer stack), hubness (k = 10, reductions none / mp / csls; the k-NN error with labels), the
+  intrinsic geometry (``geomkit intdim`` with its defaults: TwoNN, MLE, GRIDE, lPCA and the
+  per-item LID, k = 20) and a map of the space (2-D PCA of every row, from the covariance the
+  isotropy pass computed);
 - with ``other`` (``--vs OTHER``): the depth test, ``compare`` and, when the rows pair (ids in
   both, or the same number of rows), a supervised ``translate`` map evaluated on held-out pairs.
 
-``quick``: the O(N²) parts (hubness, and the k-NN metrics of compare, which already sample beyond
-their ``knn_items``) use a seeded sample of ``quick_rows`` rows — exactly the rows ``--sample
-quick_rows --seed SEED`` selects, so the command line printed with each section reproduces its
-numbers — while the O(N·d) passes (norms, isotropy, depth, the map's projection, compare's CKA)
-read every row. Every section records the geomkit command line that reproduces it; a section
+``quick``: the O(N²) parts (hubness, intdim's exact k-NN graph, and the k-NN metrics of compare,
+which already sample beyond their ``knn_items``) use a seeded sample of ``quick_rows`` rows —
+exactly the rows ``--sample quick_rows --seed SEED`` selects, so the command line printed with
+each section reproduces its numbers — while the O(N·d) passes (norms, isotropy, depth, the
+map's projection, compare's CKA) read every row. Every section records the geomkit command line that reproduces it; a section
 that cannot run (an analysis that does not apply, an input it refuses) is kept with its reason
 and the others go on.
 """
@@ -30,6 +32,7 @@ from geomkit.report.result import Result
 QUICK_ROWS = 40_000
 MAP_POINTS = 200_000
 HUBNESS_REDUCE = ("none", "mp", "csls")
+INTDIM_K = 20  # geomkit intdim's default -k (the report's -k is hubness's and compare's)
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,25 @@ def run_report(space, spec: str, *, other=None, other_spec: str | None = None, k
                 *(["--knn-error"] if meta.labels is not None else []), *extra]
     if hub_sample is not None:
         hub_argv += ["--sample", str(quick_rows), "--seed", str(seed)]
+    from geomkit.engine import ann
+
+    # the sections search exactly; from APPROXIMATE_FROM rows the commands default to the
+    # approximate search, so their printed lines say --exact to reproduce these numbers
+    exact_opt = ["--exact"] if hub_space.n >= ann.APPROXIMATE_FROM else []
+    hub_argv += exact_opt
     run("hubness", "Hubness", hub_argv,
         lambda: run_command("hubness", hub_space, k=k, hubness_reduce=HUBNESS_REDUCE),
         sample=hub_sample)
+    # intrinsic geometry: an exact k-NN graph like hubness, so on the same rows (the --quick
+    # sample beyond quick_rows; the matrix hubness read is cached), intdim's defaults otherwise
+    from geomkit.analysis.intdim import compute_intdim
+
+    intdim_argv = ["geomkit", "intdim", spec, "-k", str(INTDIM_K), *extra]
+    if hub_sample is not None:
+        intdim_argv += ["--sample", str(quick_rows), "--seed", str(seed)]
+    intdim_argv += exact_opt
+    run("intdim", "Intrinsic geometry: how many dimensions does the space use?", intdim_argv,
+        lambda: compute_intdim(hub_space, k=INTDIM_K), sample=hub_sample)
     if other is not None:
         run("depth", "Depth: has OTHER drifted away from INPUT?",
             ["geomkit", "depth", spec, other_spec, *extra],

@@ -4,6 +4,7 @@ import click
 
 from geomkit.analysis.compare import compute_compare
 from geomkit.cli.options import anchor_options, input_options, output_options
+from geomkit.engine.ann import TARGET_RECALL, TUNE_SAMPLE
 
 
 @click.command("compare")
@@ -22,11 +23,17 @@ from geomkit.cli.options import anchor_options, input_options, output_options
                                 "measured per space) over every pair beyond.")
 @click.option("--nprobe", type=click.IntRange(min=1), default=None,
               help="Inverted lists searched per query by the approximate neighbours (beyond "
-                   "--knn-items pairs; default 16); more: higher recall, slower.")
+                   "--knn-items pairs; default: the fewest reaching --target-recall); more: "
+                   "higher recall, slower.")
+@click.option("--target-recall", type=click.FloatRange(0, 1, min_open=True), default=None,
+              metavar="R", help=f"Beyond --knn-items pairs, without --nprobe: nprobe is tuned to "
+                                f"the fewest lists whose recall@k on {TUNE_SAMPLE} seeded queries "
+                                f"reaches R (default {TARGET_RECALL}).")
 @anchor_options
 @input_options(metadata=("ids", "texts"), scheduler=True)
 @output_options
-def command(a, b, k, pairs, rsa_sample, knn_items, nprobe, anchors, anchor_ids, inputs, output):
+def command(a, b, k, pairs, rsa_sample, knn_items, nprobe, target_recall, anchors, anchor_ids,
+            inputs, output):
     """Compare spaces A and B on their paired items: linear and unbiased CKA, CKNNA, mutual and
     cycle k-NN, the Spearman correlation of pairwise similarities, and per item the k-NN
     overlap. A sweep (--layer all) applies to A against a
@@ -37,5 +44,6 @@ def command(a, b, k, pairs, rsa_sample, knn_items, nprobe, anchors, anchor_ids, 
     with inputs.open(a) as space_a, fixed.open(b) as space_b:
         result = inputs.run(space_a, lambda view: compute_compare(
             view, space_b, k=k, pairs=pairs, rsa_sample=rsa_sample, seed=inputs.seed,
-            knn_items=knn_items, anchors=anchors, anchor_ids=anchor_ids, nprobe=nprobe))
+            knn_items=knn_items, anchors=anchors, anchor_ids=anchor_ids, nprobe=nprobe,
+            target_recall=target_recall))
     output.emit(result, source_label=f"{a} vs {b}")

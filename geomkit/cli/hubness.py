@@ -3,13 +3,11 @@
 import click
 
 from geomkit.analysis.hubness import compute_hubness
-from geomkit.cli.options import input_options, output_options
-from geomkit.engine.ann import DEFAULT_NPROBE
+from geomkit.cli.options import (approximate_options, input_options, output_options,
+                                 scheduler_given, use_approximate)
 from geomkit.engine.knn import METRICS, available_devices
 from geomkit.errors import UsageError
 from geomkit.transforms.hubness import MP_EMPIRIC_CANDIDATES, REDUCTIONS
-
-APPROXIMATE_FROM = 1_000_000
 
 
 def _methods(ctx, param, value):
@@ -31,12 +29,7 @@ def _methods(ctx, param, value):
               help="A hub has k-occurrence >= hub-size * k (as scikit-hubness).")
 @click.option("--knn-error", is_flag=True,
               help="Leave-one-out k-NN classification error from the labels dataset.")
-@click.option("--approximate/--exact", default=None,
-              help=f"faiss IVF neighbours streamed within --memory (default: approximate from "
-                   f"{APPROXIMATE_FROM:,} rows).")
-@click.option("--nprobe", type=click.IntRange(min=1), default=None,
-              help=f"Inverted lists searched per query with --approximate (default: "
-                   f"{DEFAULT_NPROBE}, at most the number of lists); more: higher recall, slower.")
+@approximate_options
 @click.option("--mp-candidates", type=click.IntRange(min=2), default=None,
               help="Candidate list per item for mp (default: all items) and mp_empiric "
                    f"(default: {MP_EMPIRIC_CANDIDATES}).")
@@ -45,8 +38,8 @@ def _methods(ctx, param, value):
 @click.option("--querybank", metavar="PATH[:DATASET]", help="Querybank for --reduce dis (default: INPUT).")
 @input_options(metadata=("ids", "texts", "labels"), scheduler=True)
 @output_options
-def command(input, k, metric, reduce, hub_size, knn_error, approximate, nprobe, mp_candidates,
-            device, querybank, inputs, output):
+def command(input, k, metric, reduce, hub_size, knn_error, approximate, nprobe, target_recall,
+            mp_candidates, device, querybank, inputs, output):
     """Hubness of INPUT: k-skewness, Robin Hood, Gini, hubs and antihubs, per reduction."""
     if device and device not in available_devices():
         raise UsageError(f"--device {device} is not available here (available: "
@@ -63,15 +56,18 @@ def command(input, k, metric, reduce, hub_size, knn_error, approximate, nprobe, 
         labels = None
         if knn_error or inputs.metadata_names.get("labels"):
             labels = view.metadata.class_labels(view.path)
-        use_approx = approximate if approximate is not None else view.n >= APPROXIMATE_FROM
-        if nprobe is not None and not use_approx:
-            raise UsageError("--nprobe acts on approximate neighbours only; add --approximate.")
+        use_approx = use_approximate(approximate, view.n, nprobe, target_recall)
+        if use_approx and scheduler_given():
+            raise UsageError("the approximate search runs in this process (one faiss index); "
+                             "--scheduler acts on the exact search: add --exact, or drop "
+                             "--scheduler.")
         if bank is not None and bank.shape[1] != view.d:
             raise UsageError(f"--querybank {bank_label} has {bank.shape[1]} dimensions, "
                              f"{view.label} {view.d}.")
         return compute_hubness(view, k=k, metric=metric, reduce=reduce, hub_size=hub_size,
                                labels=labels, approximate=use_approx, querybank=bank,
-                               candidates=mp_candidates, device=device, nprobe=nprobe)
+                               candidates=mp_candidates, device=device, nprobe=nprobe,
+                               target_recall=target_recall)
 
     with inputs.open(input) as source:
         result = inputs.run(source, compute)

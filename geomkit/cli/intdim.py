@@ -3,7 +3,8 @@
 import click
 
 from geomkit.analysis.intdim import ESTIMATORS, MLE_COMBS, TWONN_FITS, compute_intdim
-from geomkit.cli.options import input_options, output_options
+from geomkit.cli.options import (approximate_options, input_options, output_options,
+                                 use_approximate)
 from geomkit.engine.knn import available_devices
 from geomkit.errors import UsageError
 
@@ -45,10 +46,12 @@ def _estimators(ctx, param, value):
               help="k-occurrence of the same k-NN graph and its correlation with LID.")
 @click.option("--device", default=None, metavar="DEVICE",
               help="torch device for the exact kNN products, e.g. cuda (default: CPU).")
+@approximate_options
 @input_options(metadata=("ids", "texts"))
 @output_options
 def command(input, k, estimators, discard, twonn_fit, mle_average, gride_n1, scales, variance,
-            local_twonn, with_hubness, device, inputs, output):
+            local_twonn, with_hubness, device, approximate, nprobe, target_recall, inputs,
+            output):
     """Intrinsic dimension of INPUT: TwoNN, MLE, GRIDE, lPCA, and each item's local ID."""
     if device and device not in available_devices():
         raise UsageError(f"--device {device} is not available here (available: "
@@ -71,10 +74,13 @@ def command(input, k, estimators, discard, twonn_fit, mle_average, gride_n1, sca
             raise UsageError(f"{flag} acts on {estimator}; add {estimator} to --estimators.")
 
     def compute(view):
+        use_approx = use_approximate(approximate, view.n, nprobe, target_recall)
         return compute_intdim(view, k=k, estimators=estimators, discard_fraction=discard,
                               twonn_fit=twonn_fit, mle_comb=mle_average, gride_n1=gride_n1,
                               scales=scales, variance=variance, local_twonn_n=local_twonn,
-                              with_hubness=with_hubness, device=device)
+                              with_hubness=with_hubness, device=device,
+                              approximate=use_approx, nprobe=nprobe,
+                              target_recall=target_recall)
 
     with inputs.open(input) as source:
         result = inputs.run(source, compute)

@@ -297,3 +297,39 @@ def anchor_options(fn):
                         help="Relative representations over N parallel anchors (a seeded "
                              "choice of paired items, --seed): how well they agree across the "
                              "spaces.")(wrapper)
+
+
+def approximate_options(fn):
+    """--approximate/--exact, --nprobe, --target-recall (hubness, intdim): the command receives
+    ``approximate`` (None: by size), ``nprobe`` and ``target_recall``; :func:`use_approximate`
+    decides per view and refuses the two tuning options on an exact search."""
+    from geomkit.engine.ann import APPROXIMATE_FROM, TARGET_RECALL, TUNE_SAMPLE
+
+    for option in reversed([
+        click.option("--approximate/--exact", default=None,
+                     help=f"faiss IVF neighbours streamed within --memory, recall measured on a "
+                          f"sample (default: approximate from {APPROXIMATE_FROM:,} rows)."),
+        click.option("--nprobe", type=click.IntRange(min=1), default=None,
+                     help="Inverted lists searched per query with --approximate (default: the "
+                          "fewest reaching --target-recall); more: higher recall, slower."),
+        click.option("--target-recall", type=click.FloatRange(0, 1, min_open=True),
+                     default=None, metavar="R",
+                     help=f"With --approximate and no --nprobe: nprobe is tuned to the fewest "
+                          f"lists whose recall@k on {TUNE_SAMPLE} seeded queries reaches R "
+                          f"(default {TARGET_RECALL})."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def use_approximate(approximate, n: int, nprobe=None, target_recall=None) -> bool:
+    """The search of a view of ``n`` rows: --approximate/--exact as given, else approximate from
+    :data:`geomkit.engine.ann.APPROXIMATE_FROM` rows; --nprobe / --target-recall on an exact
+    search are refused (exit 2)."""
+    from geomkit.engine import ann
+
+    use = approximate if approximate is not None else n >= ann.APPROXIMATE_FROM
+    for flag, value in (("--nprobe", nprobe), ("--target-recall", target_recall)):
+        if value is not None and not use:
+            raise UsageError(f"{flag} acts on approximate neighbours only; add --approximate.")
+    return use

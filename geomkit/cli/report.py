@@ -33,8 +33,8 @@ def _reader_argv(inputs) -> list:
 @click.option("--vs", "other", metavar="OTHER",
               help="A second dump: adds the depth test, compare and (rows paired) translate.")
 @click.option("--quick", is_flag=True,
-              help="The O(N²) parts (hubness) on a seeded sample of --quick-rows rows; the "
-                   "streaming parts still read every row.")
+              help="The O(N²) parts (hubness, intrinsic dimension) on a seeded sample of "
+                   "--quick-rows rows; the streaming parts still read every row.")
 @click.option("--quick-rows", type=click.IntRange(min=10), default=40_000, show_default=True,
               metavar="N", help="Rows of the --quick sample.")
 @click.option("-k", "k", type=click.IntRange(min=2), default=10, show_default=True,
@@ -51,7 +51,7 @@ def _reader_argv(inputs) -> list:
 def command(input, out, other, quick, quick_rows, k, map_points, map_method, json_path, quiet,
             inputs):
     """Run every analysis that applies to INPUT (norms, isotropy — per layer on a stack —,
-    hubness, a map of the space; with --vs OTHER the depth test, compare and translate) and
+    hubness, intrinsic dimension, a map of the space; with --vs OTHER the depth test, compare and translate) and
     write one interactive page with a summary at the top."""
     import dataclasses
 

@@ -30,7 +30,7 @@ float32 products; compressed: exact float32 products of the re-ranked candidates
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,27 +40,33 @@ from geomkit.errors import UsageError
 INDEX_SHARE = 0.75  # of the budget: the index; the rest: one query block and its buffers
 TRAIN_SHARE = 0.5   # of the budget: the training sample (before the index is filled)
 REFINE = {"flat": 1, "sq8": 2, "pq": 4}  # candidates re-ranked exactly per neighbour kept
-DEFAULT_NPROBE = 16
+DEFAULT_NPROBE = 16  # the first tuning step's ceiling in the docs; an explicit --nprobe wins
+APPROXIMATE_FROM = 1_000_000  # rows from which hubness and intdim search approximately by default
+TARGET_RECALL = 0.95  # nprobe tuned (when not given) to this recall@k on the tuning sample
+TUNE_SAMPLE = 500     # seeded tuning queries, disjoint from the recall sample
 NLIST_PER_SQRT_N = 2  # lists: ~2·√N (the coarse search and the list scans then cost alike)
 TRAIN_PER_LIST = 32   # training rows per list (k-means of the coarse quantizer, 10 iterations)
+READ_GROUPS = 4       # rows read back (training sample, re-ranking) in groups of query_rows / 4
 
 
 @dataclass(frozen=True)
 class IndexPlan:
     kind: str          # "flat", "sq8" or "pq"
     nlist: int
-    nprobe: int
+    nprobe: int        # 0: tuned to a recall target after the add pass
     pq_m: int          # bytes per row of the PQ code (0 unless pq)
     index_bytes: int   # planned size of the filled index
     train_rows: int
     query_rows: int
     refine: int
+    sq8_memory: int = 0  # pq only: the --memory at which IVF-SQ8 would fit
 
     def info(self) -> dict:
         return {"index": {"flat": "IVF-Flat", "sq8": "IVF-SQ8", "pq": f"IVF-PQ{self.pq_m}"}[self.kind],
                 "nlist": self.nlist, "nprobe": self.nprobe, "index_bytes": int(self.index_bytes),
                 "rerank": self.refine if self.kind != "flat" else 0,
-                "train_rows": self.train_rows, "query_rows": self.query_rows}
+                "train_rows": self.train_rows, "query_rows": self.query_rows,
+                **({"sq8_memory": self.sq8_memory} if self.sq8_memory else {})}
 
 
 def _index_bytes(kind: str, n: int, d: int, nlist: int, m: int = 0) -> int:
@@ -94,7 +100,7 @@ def plan_index(n: int, d: int, k: int, memory: int | None, *, nprobe: int | None
     if nprobe is not None and nprobe > nlist:
         raise UsageError(f"{{nprobe}} {nprobe} exceeds the {nlist} lists of the index of {n} "
                          f"rows; at most {nlist}.")
-    nprobe = int(min(nprobe or DEFAULT_NPROBE, nlist))
+    nprobe = int(min(nprobe, nlist)) if nprobe else 0  # 0: tuned after the add pass
     kinds = [kind] if kind else ["flat", "sq8", "pq"]
     choice = None
     if memory is None:
@@ -116,11 +122,21 @@ def plan_index(n: int, d: int, k: int, memory: int | None, *, nprobe: int | None
                          f"{{memory}}{need}MB or more.")
     kd, m = choice
     refine = REFINE[kd]
-    per_query = d * itemsize * 3 + (refine * k + 1) * (8 + 4 + 8) * 2
+    # a query: its row (float32, ~3 copies), candidates and scores; plus, with re-ranking, a
+    # share of the candidate rows read back in groups of a quarter block (source dtype up to
+    # 8 bytes, float32, prepared float32: ~16 bytes a value)
+    per_query = (d * itemsize * 3 + (refine * k + 1) * (8 + 4 + 8) * 2
+                 + (d * 16 // READ_GROUPS if kd != "flat" else 0))
     rest = (memory * (1 - INDEX_SHARE)) if memory is not None else 256 * 2**20
     query_rows = int(max(256, min(n, rest // per_query, 65536)))
+    # PQ re-ranking reads each query block's candidates back from the source: about one read
+    # of the dump per block. Say which budget holds the 8-bit codes instead (fewer, larger blocks).
+    # (with the most lists any budget plans: a larger budget trains more of them)
+    most = int(max(1, min(NLIST_PER_SQRT_N * np.sqrt(n), n // 32)))
+    sq8 = (int(np.ceil(_index_bytes("sq8", n, d, max(nlist, most)) / INDEX_SHARE))
+           if kd == "pq" and memory is not None else 0)
     return IndexPlan(kd, nlist, nprobe, m, _index_bytes(kd, n, d, nlist, m), train, query_rows,
-                     refine)
+                     refine, sq8)
 
 
 # ----------------------------------------------------------------------------- feeds
@@ -260,11 +276,11 @@ def _pair_scores(xq, xc, metric):
     return np.einsum("ij,ij->i", diff, diff)
 
 
-def _drop_self(found: np.ndarray, start: int, scores: np.ndarray | None = None):
-    """Each row's candidates without the query itself (or without the last when absent), and
-    the matching scores when given."""
+def _drop_self(found: np.ndarray, pos: np.ndarray, scores: np.ndarray | None = None):
+    """Each row's candidates without the query itself (at ``pos``; or without the last when
+    absent), and the matching scores when given."""
     b, c = found.shape
-    is_self = found == np.arange(start, start + b)[:, None]
+    is_self = found == pos[:, None]
     mask = ~is_self
     mask[~is_self.any(axis=1), -1] = False
     kept = found[mask].reshape(b, c - 1)
@@ -296,17 +312,25 @@ def _new_index(plan: IndexPlan, d: int, inner: bool):
 def approximate_search(feed: Feed, k: int, *, metric: str = "cosine", memory: int | None = None,
                        nprobe: int | None = None, nlist: int | None = None,
                        kind: str | None = None, recall_sample: int = 1000, seed: int = 0,
+                       target_recall: float | None = None, tune_sample: int = TUNE_SAMPLE,
                        on_block=None, keep: bool = False, label: str = "") -> AnnResult:
     """k approximate nearest neighbours of every position of ``feed`` (self excluded) within
     ``memory`` (see the module docstring). ``on_block(start, indices, distances)`` receives each
-    query block's neighbours (int64 positions, float32 distances)."""
+    query block's neighbours (int64 positions, float32 distances). ``nprobe`` None: the smallest
+    nprobe whose recall@k on ``tune_sample`` seeded queries reaches ``target_recall`` (default
+    :data:`TARGET_RECALL`), see :func:`_tune_nprobe`."""
     n, d = feed.n, feed.d
     if not 1 <= k < n:
         raise UsageError(f"k = {k} must be between 1 and N - 1 = {n - 1}.")
+    if nprobe is not None and target_recall is not None:
+        raise UsageError("{nprobe} fixes the lists searched and {target_recall} tunes them: "
+                         "give one of the two.")
+    if target_recall is not None and not 0 < target_recall <= 1:
+        raise UsageError(f"{{target_recall}} {target_recall} must be in (0, 1].")
     plan = plan_index(n, d, k, memory, nprobe=nprobe, nlist=nlist, kind=kind)
     inner = metric in ("cosine", "dot")
     rng = np.random.default_rng(seed)
-    group = max(1024, plan.query_rows)
+    group = max(1024, plan.query_rows // READ_GROUPS)
     timings = {}
 
     # 1. train on a seeded sample; the recall queries are read with it
@@ -320,30 +344,49 @@ def approximate_search(feed: Feed, k: int, *, metric: str = "cosine", memory: in
     index.train(xt)
     del xt
     sample = np.sort(rng.choice(n, size=min(recall_sample, n), replace=False))
-    xs = np.concatenate([x for _, x in read_groups(feed, sample, group)] or
+    tune = _tune_positions(n, sample, tune_sample if not plan.nprobe else 0, seed)
+    if target_recall is not None and (not tune.size or plan.nlist == 1):
+        raise UsageError(f"{{target_recall}} cannot act on {n} rows: "
+                         + ("the index has one list" if plan.nlist == 1 else
+                            f"no rows are left for tuning beyond the {sample.size} recall "
+                            f"queries") + ", so every list is searched.")
+    both = np.concatenate([sample, tune])  # exact neighbours of both in the add pass
+    xs = np.concatenate([x for _, x in read_groups(feed, sample, group)] +
+                        [x for _, x in read_groups(feed, tune, group)] +
                         [np.zeros((0, d), np.float32)])
     timings["train_s"] = time.perf_counter() - t0
 
-    # 2. add every row, block by block; the exact neighbours of the sample in the same pass
+    # 2. add every row, block by block; the exact neighbours of the samples in the same pass
     t0 = time.perf_counter()
-    s_best_d = np.full((sample.size, k), np.inf, dtype=np.float32)
-    s_best_i = np.full((sample.size, k), -1, dtype=np.int64)
+    s_best_d = np.full((both.size, k), np.inf, dtype=np.float32)
+    s_best_i = np.full((both.size, k), -1, dtype=np.int64)
     work = (memory * (1 - INDEX_SHARE)) if memory is not None else 256 * 2**20
-    cols = int(max(64, work // (32 * max(1, sample.size))))  # ~32 bytes per product entry
+    cols = int(max(64, work // (32 * max(1, both.size))))  # ~32 bytes per product entry
     for start, x in feed.blocks(progress=f"approximate kNN: indexing {label}".strip()):
         b = x.shape[0]
         ids = np.arange(start, start + b, dtype=np.int64)
         index.add_with_ids(x, ids)
-        for c in range(0, b, cols):  # columns in chunks: sample × cols products in budget
-            s_best_d, s_best_i = _exact_update(xs, sample, x[c:c + cols], start + c, metric,
+        for c in range(0, b, cols):  # columns in chunks: samples × cols products in budget
+            s_best_d, s_best_i = _exact_update(xs, both, x[c:c + cols], start + c, metric,
                                                inner, k, s_best_d, s_best_i)
     timings["add_s"] = time.perf_counter() - t0
-    index.nprobe = plan.nprobe
+    cand = plan.refine * k + 1 if plan.kind != "flat" else k + 1
+    cand = min(cand, n)
+    tuning = None
+    if plan.nprobe:
+        index.nprobe = plan.nprobe
+    else:  # 3a. the smallest nprobe reaching the target on the tuning queries
+        t0 = time.perf_counter()
+        target = TARGET_RECALL if target_recall is None else float(target_recall)
+        index.nprobe, tuning = _tune_nprobe(index, feed, xs[sample.size:], tune,
+                                            s_best_i[sample.size:], k, cand, plan, metric,
+                                            group, target)
+        timings["tune_s"] = time.perf_counter() - t0
+        plan = replace(plan, nprobe=int(index.nprobe))
+    s_best_i = s_best_i[:sample.size]
 
     # 3. search every row as a query, block by block
     t0 = time.perf_counter()
-    cand = plan.refine * k + 1 if plan.kind != "flat" else k + 1
-    cand = min(cand, n)
     out_i = np.empty((n, k), dtype=np.int32) if keep else None
     out_d = np.empty((n, k), dtype=np.float32) if keep else None
     s_found = np.full((sample.size, k), -1, dtype=np.int64)
@@ -353,13 +396,10 @@ def approximate_search(feed: Feed, k: int, *, metric: str = "cosine", memory: in
     for start, xq in qblocks:
         b = xq.shape[0]
         ts = time.perf_counter()
-        scores, found = _search(index, xq, cand, start, k)
+        pos = np.arange(start, start + b)
+        scores, found = _search(index, xq, cand, pos, k)
         search_s += time.perf_counter() - ts
-        found, scores = _drop_self(found, start, scores)
-        if plan.kind == "flat":
-            idx, dist = found[:, :k], _scores_to_distances(scores[:, :k], metric)
-        else:
-            idx, dist = _rerank(feed, xq, found, k, metric, group)
+        idx, dist = _finish(feed, xq, found, scores, pos, k, metric, plan, group)
         if on_block is not None:
             on_block(start, idx, dist)
         if keep:
@@ -368,22 +408,78 @@ def approximate_search(feed: Feed, k: int, *, metric: str = "cosine", memory: in
         s_found[own] = idx[sample[own] - start]
     timings["search_s"] = time.perf_counter() - t0
     timings["faiss_search_s"] = search_s
-    hits = sum(len(set(a[a >= 0]) & set(e[e >= 0])) for a, e in zip(s_found, s_best_i))
-    recall = hits / (sample.size * k) if sample.size else float("nan")
+    recall = _recall(s_found, s_best_i)
     info = {"exact": False, "recall": recall, "recall_sample": int(sample.size),
-            **plan.info(), "index_bytes_measured": _measured_bytes(index, plan), **{
+            **plan.info(), **({"nprobe_tuning": tuning} if tuning else {}), "index_bytes_measured": _measured_bytes(index, plan), **{
                 key: round(v, 3) for key, v in timings.items()}}
     del index
     return AnnResult(info, recall, out_i, out_d)
 
 
-def _search(index, xq: np.ndarray, cand: int, start: int, k: int):
+def _recall(found: np.ndarray, exact: np.ndarray) -> float:
+    """Mean over rows of |found ∩ exact| / k (-1 entries ignored); NaN without rows."""
+    if not found.shape[0]:
+        return float("nan")
+    hits = sum(len(set(a[a >= 0]) & set(e[e >= 0])) for a, e in zip(found, exact))
+    return hits / found.size
+
+
+def _tune_positions(n: int, sample: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` seeded positions not in the recall ``sample`` (sorted; fewer when N is small)."""
+    size = int(min(size, n - sample.size))
+    if size <= 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng([seed, 1])
+    draw = rng.choice(n, size=min(n, size + sample.size), replace=False)
+    return np.sort(draw[~np.isin(draw, sample)][:size]).astype(np.int64)
+
+
+def _nprobe_steps(nlist: int):
+    """1, 2, 3, 4, 6, 8, 12, 16, … (×√2 roughly), then nlist."""
+    p = 1
+    while p < nlist:
+        yield p
+        p = p + 1 if p < 4 else (p * 3 // 2 if (p & (p - 1)) == 0 else p * 4 // 3)
+    yield nlist
+
+
+def _tune_nprobe(index, feed, xq, pos, exact, k, cand, plan, metric, group, target):
+    """The smallest nprobe whose recall@k on the tuning queries (``xq`` at positions ``pos``,
+    exact neighbours ``exact``) reaches ``target``; when none does (compressed codes, few rows),
+    the smallest with the best recall found. No tuning queries (N too small): all lists (an
+    exhaustive search through the index)."""
+    if not pos.size:
+        return plan.nlist, {"target": target, "sample": 0, "recall": {}}
+    tried = {}
+    for p in _nprobe_steps(plan.nlist):
+        index.nprobe = p
+        scores, found = _search(index, xq, cand, pos, k)
+        idx, _ = _finish(feed, xq, found, scores, pos, k, metric, plan, group)
+        tried[p] = _recall(idx, exact)
+        if tried[p] >= target:
+            break
+    best = max(tried.values())
+    chosen = min(p for p, r in tried.items() if r == best) if best < target else p
+    return chosen, {"target": target, "sample": int(pos.size),
+                    "recall": {str(p): round(r, 4) for p, r in tried.items()}}
+
+
+def _finish(feed, xq, found, scores, pos, k, metric, plan, group):
+    """A query block's k neighbours and distances from faiss' candidates: self dropped, then the
+    first k (IVF-Flat) or the k nearest by exact re-ranking (compressed codes)."""
+    found, scores = _drop_self(found, pos, scores)
+    if plan.kind == "flat":
+        return found[:, :k], _scores_to_distances(scores[:, :k], metric)
+    return _rerank(feed, xq, found, k, metric, group)
+
+
+def _search(index, xq: np.ndarray, cand: int, pos: np.ndarray, k: int):
     """faiss' search; a query whose probed lists hold fewer than k other rows is searched again
     with twice the lists (up to all of them), so that every query gets k neighbours."""
     scores, found = index.search(xq, cand)
     planned = nprobe = index.nprobe
     while nprobe < index.nlist:
-        own = found == np.arange(start, start + xq.shape[0])[:, None]
+        own = found == pos[:, None]
         short = np.flatnonzero(((found >= 0) & ~own).sum(1) < k)
         if not short.size:
             break

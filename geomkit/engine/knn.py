@@ -108,9 +108,21 @@ def iter_distance_blocks(x: np.ndarray, metric: str, *, block_rows: int | None =
         stop = min(n, start + block_rows)
         q_sq = None if x_sq is None else x_sq[start:stop]
         dist = distance_block(xp[start:stop], xp, metric, q_sq, x_sq)
+        if duplicates is not None:
+            same_columns_for_copies(dist, duplicates)
         if duplicates is not None and metric != "dot":
             zero_duplicate_pairs(dist, np.arange(start, stop), duplicates)
         yield start, dist
+
+
+def same_columns_for_copies(dist: np.ndarray, duplicates: np.ndarray) -> np.ndarray:
+    """Every column that copies an earlier row takes that row's column (in place): a BLAS
+    product may round the same value differently by the column's place in its kernel, and exact
+    copies must tie (then the lower index wins), whatever the BLAS and the CPU."""
+    cols = np.flatnonzero(duplicates != np.arange(duplicates.size))
+    if cols.size:
+        dist[:, cols] = dist[:, duplicates[cols]]
+    return dist
 
 
 def zero_duplicate_pairs(dist: np.ndarray, rows: np.ndarray, duplicates: np.ndarray,

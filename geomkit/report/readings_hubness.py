@@ -66,10 +66,26 @@ def hubness_notes(r):
                          + (f", k-NN error {base['knn_error']:.3f} -> {v['knn_error']:.3f}"
                             if "knn_error" in v else "") + ".")
     if not r.knn["exact"]:
-        notes.append(f"approximate neighbours (faiss IVF); recall@{r.k} on a sample = "
-                     f"{r.knn['recall']:.3f}.")
+        notes.append(approximate_note(r.knn, r.k))
     return notes
 
 
 def _skew(values: dict) -> str:
     return "undefined" if values["k_skewness"] is None else f"{values['k_skewness']:.2f}"
+
+
+def approximate_note(knn: dict, k: int) -> str:
+    """One sentence on an approximate search: index, lists, how nprobe was set, measured recall."""
+    tuning = knn.get("nprobe_tuning")
+    how = (f"tuned: the fewest reaching recall {tuning['target']} on {tuning['sample']} seeded "
+           f"queries" if tuning else "as given")
+    text = (f"approximate neighbours (faiss {knn.get('index', 'IVF')}, {knn.get('nlist')} lists, "
+            f"nprobe {knn.get('nprobe')} {how}); recall@{k} on "
+            f"{knn.get('recall_sample')} other seeded queries = {knn['recall']:.3f}")
+    if tuning and knn["recall"] < tuning["target"]:
+        text += f", below the target {tuning['target']}"
+    if knn.get("sq8_memory"):
+        text += (f". PQ codes are re-ranked from rows read back for each query block (about one "
+                 f"read of the dump per block: slow on large dumps); --memory "
+                 f"{-(-knn['sq8_memory'] // 2**20)}MB holds 8-bit codes (IVF-SQ8)")
+    return text + "."

@@ -79,6 +79,12 @@ def intdim_notes(r):
                      f"MLE, GRIDE and LID use the {r.n_distinct} distinct rows (each copy gets "
                      f"its twin's LID); lPCA counts every row. scikit-dimension drops such "
                      f"items from TwoNN and GRIDE only and its MLE returns 0.")
+    if not r.knn.get("exact", True):  # approximate neighbours (issue 17)
+        notes.append(f"approximate neighbours (faiss {r.knn.get('index')}, nprobe "
+                     f"{r.knn.get('nprobe')} of {r.knn.get('nlist')} lists); recall@"
+                     f"{r.knn.get('k_searched')} on a sample of {r.knn.get('recall_sample')} "
+                     f"rows = {r.knn['recall']:.3f}. A missed neighbour is replaced by a farther "
+                     f"one, which biases TwoNN, MLE, GRIDE and LID low (docs/intdim.md).")
     values = {name: getattr(r, name) for name in ("twonn", "mle", "gride")
               if getattr(r, name) is not None}
     if values:

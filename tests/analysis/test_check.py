@@ -106,15 +106,18 @@ def test_report_sections_reproduce_their_numbers(dump):
                    "--vs", dump["other"], "-k", "5", "--quick", "--quick-rows", "200", "-q")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp / "r.json").read_text())
-    assert {"norms", "isotropy", "hubness", "depth", "compare", "translate"} <= set(doc)
+    assert {"norms", "isotropy", "hubness", "intdim", "depth", "compare", "translate"} <= set(doc)
     assert doc["hubness"]["sample"] == 200 and doc["hubness"]["n"] == 200
+    assert doc["intdim"]["sample"] == 200 and doc["intdim"]["n"] == 200  # hubness's sample rule
     assert doc["isotropy"]["sample"] is None and doc["isotropy"]["n"] == 300
-    for name in ("norms", "isotropy", "hubness", "depth", "compare"):
+    for name in ("norms", "isotropy", "hubness", "intdim", "depth", "compare"):
         argv = doc[name]["command_line"].split()[1:]
         again = run_json(*argv)
         for key, value in again.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 assert doc[name][key] == pytest.approx(value, rel=1e-12, abs=1e-12), (name, key)
+        if name == "intdim":
+            assert doc[name]["lid"] == pytest.approx(again["lid"], rel=1e-12)
     lights = {v["concern"]: v["light"] for v in doc["summary"]}
     assert lights["zero vectors"] == "green" and "hubness" in lights and "anisotropy" in lights
     page = (tmp / "r.html").read_text()
@@ -146,6 +149,73 @@ def test_rules_file_is_documented_example(tmp_path):
     (tmp_path / "geomkit.toml").write_text(example)
     rules = rules_from_toml(str(tmp_path / "geomkit.toml"))
     assert len(rules) >= 4
+
+
+INTDIM_KEYS = ("n", "d", "k", "twonn", "mle", "gride", "lpca", "n_duplicates")
+
+
+def _same_intdim(got, expect):
+    for key in INTDIM_KEYS:
+        assert getattr(got, key) == pytest.approx(getattr(expect, key), rel=1e-12), key
+    assert got.lid == pytest.approx(expect.lid, rel=1e-12)
+    assert np.array_equal(got.lid_values, expect.lid_values, equal_nan=True)
+
+
+def test_report_intdim_section_is_compute_intdim_on_the_same_rows(dump):
+    """The intrinsic-geometry section holds compute_intdim's values on the report's Space (all
+    rows; with --quick the seeded sample hubness uses, drawn here independently), and the page
+    draws intdim's own LID histogram for it."""
+    from geomkit.analysis.intdim import compute_intdim
+    from geomkit.analysis.suite import run_report
+    from geomkit.report.report_page import render_report
+
+    x = np.asarray(Space.open(dump["x"]).read_rows(np.arange(300)), dtype=np.float64)
+    r = run_report(Space.open(dump["x"]), dump["x"], k=5)
+    s = r.section("intdim")
+    assert s.error is None and s.sample is None
+    assert s.argv == ["geomkit", "intdim", dump["x"], "-k", "20"]
+    expect = compute_intdim(Space.from_array(x), k=20)
+    assert expect.n_duplicates == 1 and expect.twonn is not None and expect.lpca is not None
+    _same_intdim(s.result, expect)
+    assert r.to_dict()["intdim"]["twonn"] == expect.twonn
+    page = render_report(r)
+    assert "Intrinsic geometry" in page
+    assert f"Local intrinsic dimension (MLE, k = 20) of {expect.n_distinct} distinct items" in page
+
+    q = run_report(Space.open(dump["x"]), dump["x"], k=5, quick=True, quick_rows=120, seed=3)
+    rows = np.sort(np.random.default_rng(3).choice(300, 120, replace=False))
+    s = q.section("intdim")
+    assert s.sample == 120 and s.argv[-4:] == ["--sample", "120", "--seed", "3"]
+    assert s.result.rows.tolist() == rows.tolist() == q.section("hubness").result.rows.tolist()
+    _same_intdim(s.result, compute_intdim(Space.from_array(x[rows]), k=20))
+
+
+def test_report_intdim_failure_is_an_error_section(tmp_path, monkeypatch):
+    """intdim refusing the input (too few distinct rows for k = 20), or running out of memory,
+    leaves an error section like any other; the rest of the report runs."""
+    import geomkit.analysis.intdim as intdim
+    from geomkit.analysis.suite import run_report
+
+    rng = np.random.default_rng(1)
+    small = write_h5(tmp_path / "small.h5", rng.standard_normal((15, 5)) + 1.0)
+    proc = run_cli("report", small, "-o", tmp_path / "s.html", "--json", tmp_path / "s.json",
+                   "-k", "3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert set(doc["intdim"]) == {"error", "command_line", "sample"}
+    assert "needs at least 21 distinct rows" in doc["intdim"]["error"]
+    assert doc["intdim"]["command_line"] == f"geomkit intdim {small} -k 20"
+    assert doc["hubness"]["n"] == 15 and doc["norms"]["n"] == 15
+    assert "[skip] intdim: neighbour order 20" in proc.stdout
+    assert "Not computed: neighbour order 20" in (tmp_path / "s.html").read_text()
+
+    def oom(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(intdim, "compute_intdim", oom)
+    r = run_report(Space.open(str(small)), str(small), k=3)
+    assert r.section("intdim").error.startswith("out of memory")
+    assert r.section("intdim").result is None and r.section("hubness").error is None
 
 
 def test_report_row_policy(tmp_path):
@@ -232,3 +302,25 @@ def test_map_is_the_pca_plane_and_colours_are_the_analyses_values(dump):
     assert colours["k-occurrence"].tolist() == kocc.tolist()
     assert list(colours["label"][:3]) == [str(v) for v in Space.open(dump["x"]).metadata
                                           .labels[:3]]
+
+
+def test_report_lines_say_exact_where_the_commands_would_approximate(dump, monkeypatch):
+    """The sections search exactly; from APPROXIMATE_FROM rows hubness and intdim default to the
+    approximate search, so the printed lines add --exact and still reproduce the numbers."""
+    import geomkit.engine.ann as ann
+    from geomkit import Space
+    from geomkit.analysis.suite import run_report
+
+    monkeypatch.setattr(ann, "APPROXIMATE_FROM", 100)  # the dump has 300 rows
+    r = run_report(Space.open(dump["x"]), dump["x"], k=5)
+    sections = {s.name: s for s in r.sections}
+    for name in ("hubness", "intdim"):
+        argv = sections[name].argv
+        assert argv[-1] == "--exact", argv
+        again = run_json(*argv[1:])
+        assert again["knn"]["exact"] is True
+    assert run_json(*sections["intdim"].argv[1:])["twonn"] == pytest.approx(
+        sections["intdim"].result.twonn, rel=1e-12)
+    monkeypatch.setattr(ann, "APPROXIMATE_FROM", 1_000_000)
+    r = run_report(Space.open(dump["x"]), dump["x"], k=5)
+    assert all("--exact" not in s.argv for s in r.sections)

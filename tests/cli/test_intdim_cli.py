@@ -13,7 +13,7 @@ G = json.loads((ORACLES / "intrinsic_dim.json").read_text())["global"]
 PW = json.loads((ORACLES / "intrinsic_dim.json").read_text())["pointwise"]
 SWISS = f"{ORACLES}/compare_data.h5:/id_swiss"
 KEYS = ["n", "d", "k", "twonn", "mle", "gride", "lpca", "n_duplicates", "lid", "n_dropped",
-        "n_dropped_zero"]
+        "n_dropped_zero", "knn"]
 
 
 def _swiss():
@@ -23,7 +23,9 @@ def _swiss():
 
 def test_json_contract_matches_oracle():
     out = run_json("intdim", SWISS)
-    assert list(out) == KEYS  # the issue's contract (+ the dropped-row counts every result has)
+    assert list(out) == KEYS  # the issue's contract (+ the dropped-row counts every result has,
+    # + the kNN engine used: exact below geomkit hubness' APPROXIMATE_FROM rows)
+    assert out["knn"] == {"exact": True, "recall": None}
     assert (out["n"], out["d"], out["k"], out["n_duplicates"]) == (2000, 3, 20, 0)
     assert out["twonn"] == pytest.approx(G["TwoNN_linear_discard0.1"]["id_swiss"]["value"],
                                          rel=1e-9)

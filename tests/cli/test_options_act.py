@@ -159,6 +159,14 @@ SPECIFIC = {
     ("intdim", "--variance"): ["--variance", "0.5"],
     ("intdim", "--local-twonn"): ["--local-twonn", "10"],
     ("intdim", "--with-hubness"): ["--with-hubness"],
+    ("intdim", "--approximate"): ["--approximate"],  # issue 17: knn.exact false, recall
+    ("intdim", "--nprobe"): {"base": lambda b: b + ["--approximate"], "add": ["--nprobe", "1"]},
+    # 60 rows: no tuning queries beyond the recall sample, every list searched: refused
+    ("intdim", "--target-recall"): {"base": lambda b: b + ["--approximate"],
+                                    "add": ["--target-recall", "0.5"]},
+    ("hubness", "--target-recall"): {"base": lambda b: b + ["--approximate"],
+                                     "add": ["--target-recall", "0.5"]},
+    ("compare", "--target-recall"): ["--target-recall", "0.5"],  # 60 pairs: exact, refused
     ("info", "--scan"): ["--scan"],
     ("transform", "-o"): {"add": ["-o", "{tmp}/t2.h5"], "files": True},
     ("transform", "--center"): {"base": lambda b: b[:4] + ["--normalize"], "add": ["--center"]},

@@ -193,3 +193,90 @@ def test_progress_on_a_terminal_unless_quiet(data, capsys, monkeypatch):
     monkeypatch.setattr(progress, "_QUIET", True)
     approximate_search(SlowFeed(x, "cosine", 500), K, recall_sample=50)
     assert capsys.readouterr().err == ""
+
+
+def _steps_before(p, nlist):
+    from geomkit.engine.ann import _nprobe_steps
+
+    steps = list(_nprobe_steps(nlist))
+    return steps[steps.index(p) - 1] if steps.index(p) else None
+
+
+@pytest.mark.parametrize("target", [0.8, 0.95, 0.99])
+def test_tuned_nprobe_is_the_fewest_reaching_the_target(data, target):
+    """nprobe tuned on 500 seeded queries: the recall of ALL rows (against brute force) reaches
+    the target at the chosen nprobe and not at the step before (binomial slack 0.02)."""
+    x, _, ex = data
+    res = approximate_search(ArrayFeed(x, "cosine"), K, target_recall=target, keep=True)
+    chosen, nlist = res.info["nprobe"], res.info["nlist"]
+    tuning = res.info["nprobe_tuning"]
+    assert tuning["target"] == target and tuning["sample"] == 500
+    assert 1 < chosen < nlist  # this data needs tuning: neither extreme
+    assert _true_recall(res.indices, ex.indices) >= target - 0.02
+    assert res.recall >= target - 0.02  # the disjoint recall sample agrees
+    before = _steps_before(chosen, nlist)
+    fewer = approximate_search(ArrayFeed(x, "cosine"), K, nprobe=before, keep=True)
+    assert "nprobe_tuning" not in fewer.info and fewer.info["nprobe"] == before
+    assert _true_recall(fewer.indices, ex.indices) < target + 0.02
+    # a higher target never chooses fewer lists
+    if target < 0.99:
+        higher = approximate_search(ArrayFeed(x, "cosine"), K, target_recall=0.995)
+        assert higher.info["nprobe"] > chosen
+
+
+def test_tuning_with_compressed_codes_counts_the_reranked_recall(data):
+    x, _, ex = data
+    res = approximate_search(ArrayFeed(x, "cosine"), K, memory=2**20, keep=True)
+    assert res.info["index"] == "IVF-SQ8" and res.info["nprobe_tuning"]["target"] == 0.95
+    assert _true_recall(res.indices, ex.indices) >= 0.93
+
+
+def test_no_tuning_queries_means_every_list(data):
+    """N at most the recall sample: no disjoint tuning queries, every list is searched (the
+    exact neighbours through the index)."""
+    x = data[0][:800]
+    ex = exact_knn(x, K, metric="cosine")
+    res = approximate_search(ArrayFeed(x, "cosine"), K, keep=True)
+    assert res.info["nprobe"] == res.info["nlist"] and res.info["nprobe_tuning"]["sample"] == 0
+    assert _true_recall(res.indices, ex.indices) == 1.0
+
+
+def test_target_recall_and_nprobe_exclusive(data, tmp_path):
+    with pytest.raises(UsageError, match="one of the two"):
+        approximate_search(ArrayFeed(data[0], "cosine"), K, nprobe=2, target_recall=0.9)
+    with pytest.raises(UsageError, match="must be in"):
+        approximate_search(ArrayFeed(data[0], "cosine"), K, target_recall=1.5)
+    path = write_h5(tmp_path / "t.h5", data[0][:3000])
+    out = run_json("hubness", path, "--approximate", "--target-recall", "0.99")
+    assert out["knn"]["nprobe_tuning"]["target"] == 0.99 and out["knn"]["recall"] >= 0.97
+    for argv in (["--exact", "--target-recall", "0.9"],
+                 ["--approximate", "--nprobe", "2", "--target-recall", "0.9"],
+                 ["--approximate", "--target-recall", "0"]):
+        proc = run_cli("hubness", path, *argv)
+        assert proc.returncode == 2 and "--target-recall" in proc.stderr, proc.stderr
+
+
+def test_scheduler_refused_with_the_approximate_search(data, tmp_path):
+    """The approximate search runs in this process: --scheduler on the command line cannot act
+    there and is refused (before any cluster starts); GEOMKIT_SCHEDULER is ignored there."""
+    path = write_h5(tmp_path / "d.h5", data[0][:1500])
+    proc = run_cli("hubness", path, "--approximate", "--scheduler", "local:2")
+    assert proc.returncode == 2 and "--scheduler" in proc.stderr and "--exact" in proc.stderr
+    env = run_cli("hubness", path, "--approximate", "--json", "-q",
+                  env={"GEOMKIT_SCHEDULER": "tcp://127.0.0.1:9"})  # nothing listens there
+    assert env.returncode == 0, env.stderr
+    import json
+
+    assert json.loads(env.stdout)["knn"]["exact"] is False
+
+
+def test_pq_plan_names_the_budget_for_8bit_codes():
+    plan = plan_index(1_000_000, 768, 10, 256 * 2**20)
+    assert plan.kind == "pq" and plan.sq8_memory > 256 * 2**20
+    assert plan_index(1_000_000, 768, 10, plan.sq8_memory).kind == "sq8"
+    assert plan_index(1_000_000, 768, 10, int(plan.sq8_memory * 0.97)).kind == "pq"
+    assert "sq8_memory" not in plan_index(1_000_000, 768, 10, plan.sq8_memory).info()
+    from geomkit.report.readings_hubness import approximate_note
+
+    note = approximate_note({**plan.info(), "recall": 0.9, "recall_sample": 1000}, 10)
+    assert f"--memory {-(-plan.sq8_memory // 2**20)}MB" in note and "IVF-SQ8" in note

@@ -244,6 +244,10 @@ SLOTS = {
     "depth": (["depth", "S"], []),
     "depth_test": (["depth", "G", "S"], []),
     "norms": (["norms", "S"], []),
+    "intdim": (["intdim", "S"], ["-k", "3"]),
+    # drift reads two dumps: the bad one as REF against good.h5 as NEW, and the other way round
+    "drift_ref": (["drift", "S", "G"], ["--permutations", "20"]),
+    "drift_new": (["drift", "G", "S"], ["--permutations", "20"]),
     "isotropy_c0": (["isotropy", "G", "--c0", "S"], []),
     "hubness_querybank": (["hubness", "G", "--querybank", "S"], ["-k", "3", "--reduce", "dis"]),
     "transform_fit_from": (["transform", "G", "-o", "O", "--fit-from", "S"], []),
@@ -255,7 +259,7 @@ SLOTS = {
 
 # the slots that read S as an embedding dump (PATH[:DATASET])
 EMB_SLOTS = ("info", "info_scan", "transform", "isotropy", "hubness", "depth", "depth_test",
-             "norms", "isotropy_c0", "hubness_querybank", "infogain_embeddings", "infogain_context")
+             "norms", "intdim", "drift_ref", "drift_new", "isotropy_c0", "hubness_querybank", "infogain_embeddings", "infogain_context")
 ANALYSES = tuple(s for s in EMB_SLOTS if s not in ("info", "info_scan"))
 # slots where S is opened as an HDF5 file of any kind
 H5_SLOTS = EMB_SLOTS + ("transform_fit_from",)
@@ -501,6 +505,8 @@ ZERO_COSINE = E(0, 3, words=["zero"], dataset="/embeddings", json_check=mentions
                 note="policy being unified: exit 3 naming the zero rows, or 0 reporting them")
 _data_case("zero_rows", _with_rows(_zero),
            for_slots(ANALYSES, E(0), depth=ZERO_REFUSED, depth_test=ZERO_REFUSED,
+                     # drift runs the (cosine) depth test by default, as depth refuses them
+                     drift_ref=ZERO_REFUSED, drift_new=ZERO_REFUSED,
                      isotropy=ZERO_COSINE, hubness=ZERO_COSINE, hubness_querybank=ZERO_COSINE,
                      info=E(0), info_scan=E(0, json_check=mentions_count("zero"))))
 
@@ -510,7 +516,7 @@ DEGENERATE = E(0, 2, 3, note="degenerate but valid: a clear refusal, or finite r
 NO_VARIANCE = E(3, words=["variance"], dataset="/embeddings")
 _data_case("all_zero", lambda: np.zeros((N, D), dtype=np.float32),
            for_slots(ANALYSES, E(0, 3), depth=ZERO_REFUSED, depth_test=ZERO_REFUSED,
-                     isotropy=ZERO_COSINE, hubness=ZERO_COSINE, hubness_querybank=ZERO_COSINE,
+                     drift_ref=ZERO_REFUSED, drift_new=ZERO_REFUSED, isotropy=ZERO_COSINE, hubness=ZERO_COSINE, hubness_querybank=ZERO_COSINE,
                      info=E(0), info_scan=E(0, json_check=mentions_count("zero")),
                      **{"transform[whiten]": NO_VARIANCE, "isotropy[whiten]": ZERO_COSINE,
                         "hubness[mp -k 1]": ZERO_COSINE}),
@@ -533,7 +539,11 @@ _data_case("duplicates", lambda: np.vstack([np.tile(good_matrix(1, seed=5), (20,
 _data_case("two_rows", lambda: good_matrix(2),
            {"info": E(0), "info_scan": E(0), "transform": E(0), "norms": E(0),
             "isotropy": E(0, 3), "depth": E(0, 3), "hubness[mp -k 1]": DEGENERATE,
-            "hubness": E(2, words=[("-k", "k =")])},
+            "hubness": E(2, words=[("-k", "k =")]),
+            # -k 3 needs 4 distinct rows; each drift test needs a few rows a side
+            "intdim": E(2, words=["-k", "distinct rows"]),
+            "drift_ref": E(3, words=["rows", "at least"]),
+            "drift_new": E(3, words=["rows", "at least"])},
            options={"hubness[mp -k 1]": ["-k", "1", "--reduce", "mp"]})
 _data_case("three_rows", lambda: good_matrix(3),
            {"info": E(0), "transform": E(0), "norms": E(0), "isotropy": E(0, 3), "depth": E(0, 3),
@@ -733,6 +743,7 @@ def _external_raw(folder, common):
 @spec("dimension_mismatch",
       {"depth_test": E(2, 3, words=["dimension"]), "isotropy_c0": E(2, 3, words=["dimension"]),
        "hubness_querybank": E(2, 3, words=["dimension"]),
+       "drift_ref": E(2, 3, words=["dimension"]), "drift_new": E(2, 3, words=["dimension"]),
        "infogain_context": E(0, 2, 3)})
 def _dims(folder, common):
     return dump(folder / "d5.h5", good_matrix(d=5)), "", []

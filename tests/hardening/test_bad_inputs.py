@@ -209,27 +209,33 @@ def test_info_on_huge_sparse_file_answers_quickly(huge_empty):
 
 
 @pytest.mark.parametrize("args", [["isotropy"], ["norms"], ["info", "--scan"], ["depth"],
-                                  ["transform", "-o", "OUT", "--center"]],
-                         ids=["isotropy", "norms", "info-scan", "depth", "transform"])
+                                  ["transform", "-o", "OUT", "--center"],
+                                  ["drift", "HUGE"],  # REF and NEW both the huge file
+                                  ["intdim", "--approximate"]],
+                         ids=["isotropy", "norms", "info-scan", "depth", "transform", "drift",
+                              "intdim-approximate"])
 def test_streaming_commands_stay_bounded_on_huge_file(huge_filled, args):
     """10**9 rows would take hours: the command must still be working after 5 s (no early
     failure) and its peak RSS must stay under ~600 MB (no O(N) allocation beyond a few bytes a
     row, no whole-matrix read). Ended with SIGTERM, it leaves no file behind."""
     before = snapshot([huge_filled.parent])
-    args = [str(huge_filled.parent / "out.h5") if a == "OUT" else a for a in args]
+    args = [str(huge_filled.parent / "out.h5") if a == "OUT" else
+            str(huge_filled) if a == "HUGE" else a for a in args]
     code, peak, out, err, elapsed = watch([args[0], huge_filled, *args[1:], "--memory", "16MB"], 5)
     assert code is None, f"exited {code} after {elapsed:.1f} s: {err.strip()[-800:]}"
     assert peak < RSS_LIMIT_KB, f"{' '.join(args)} peaked at {peak // 1024} MB within 5 s"
     assert snapshot([huge_filled.parent]) == before
 
 
-def test_hubness_on_huge_file_refuses_quickly(huge_filled):
-    """kNN needs the whole matrix: on 10**9 x 768 rows hubness must refuse at once (exit 2 or 3,
-    one line) without allocating it."""
+@pytest.mark.parametrize("args", [["hubness"], ["intdim", "--exact"]], ids=["hubness", "intdim"])
+def test_exact_knn_on_huge_file_refuses_quickly(huge_filled, args):
+    """Exact kNN needs the whole matrix: on 10**9 x 768 rows hubness and intdim --exact must
+    refuse at once (exit 2 or 3, one line) without allocating it."""
     before = snapshot([huge_filled.parent])
-    code, peak, out, err, elapsed = watch(["hubness", huge_filled, "--memory", "16MB"], 30)
+    code, peak, out, err, elapsed = watch([args[0], huge_filled, *args[1:], "--memory", "16MB"],
+                                          30)
     assert code in (2, 3), f"exit {code} after {elapsed:.1f} s: {err.strip()[-800:]}"
     assert err.strip().startswith("geomkit: error: ") and len(err.strip().splitlines()) == 1, err
     assert "hugefill.h5" in err
-    assert peak < RSS_LIMIT_KB, f"hubness peaked at {peak // 1024} MB"
+    assert peak < RSS_LIMIT_KB, f"{args[0]} peaked at {peak // 1024} MB"
     assert snapshot([huge_filled.parent]) == before

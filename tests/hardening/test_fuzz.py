@@ -49,6 +49,10 @@ COMMANDS = {
     "depth": ["depth", "S"],
     "norms": ["norms", "S"],
     "infogain --embeddings": ["infogain", "C", "--embeddings", "S"],
+    "intdim": ["intdim", "S", "-k", "5"],
+    # drift reads two dumps: the copy in each position, the uncorrupted base (G) in the other
+    "drift REF": ["drift", "S", "G", "--permutations", "20"],
+    "drift NEW": ["drift", "G", "S", "--permutations", "20"],
 }
 
 
@@ -199,19 +203,20 @@ class Worker:
                 self.kill()
 
 
-def _argv(template, copy: Copy, corpus: Path, out: Path) -> list:
-    return [{"S": str(copy.path), "C": str(corpus), "O": str(out)}.get(a, a) for a in template]
+def _argv(template, copy: Copy, corpus: Path, out: Path, good: Path) -> list:
+    return [{"S": str(copy.path), "C": str(corpus), "O": str(out), "G": str(good)}.get(a, a)
+            for a in template]
 
 
 def _folder_state(folder: Path) -> dict:
     return badfiles.snapshot([folder])
 
 
-def run_one(worker: Worker, job_id: int, copy: Copy, slot: str, corpus: Path
+def run_one(worker: Worker, job_id: int, copy: Copy, slot: str, corpus: Path, good: Path
             ) -> tuple[list[str], int | None]:
     """Run ``slot`` on ``copy``; (contract violations, exit code or None for a crash/hang)."""
     out = copy.path.parent / "out.h5"
-    argv = _argv(COMMANDS[slot], copy, corpus, out)
+    argv = _argv(COMMANDS[slot], copy, corpus, out, good)
     before = _folder_state(copy.path.parent)
     answer = worker.run(job_id, argv, JOB_TIMEOUT_S)
     after = _folder_state(copy.path.parent)
@@ -248,7 +253,8 @@ def run_one(worker: Worker, job_id: int, copy: Copy, slot: str, corpus: Path
 
 def fuzz(root: Path, n_copies: int, seed: int, n_workers: int = 2) -> dict:
     copies, corpus = make_copies(root, n_copies, seed)
-    corpus_digest = badfiles.sha256(corpus)
+    good = corpus.parent / "contig.h5"  # the uncorrupted base: the other input of drift
+    digests = {p: badfiles.sha256(p) for p in (corpus, good)}
     jobs = [(i * len(COMMANDS) + j, copy, slot) for i, copy in enumerate(copies)
             for j, slot in enumerate(COMMANDS)]
     failures: list[str] = []
@@ -263,7 +269,7 @@ def fuzz(root: Path, n_copies: int, seed: int, n_workers: int = 2) -> dict:
             # share the copy's folder (and its out.h5), so two workers there would race
             mine = [job for job in jobs if (job[0] // len(COMMANDS)) % n_workers == w]
             for job_id, copy, slot in mine:
-                problems, code = run_one(worker, job_id, copy, slot, corpus)
+                problems, code = run_one(worker, job_id, copy, slot, corpus, good)
                 with lock:
                     failures.extend(problems)
                     codes[code] += 1
@@ -284,8 +290,9 @@ def fuzz(root: Path, n_copies: int, seed: int, n_workers: int = 2) -> dict:
         t.start()
     for t in threads:
         t.join()
-    if badfiles.sha256(corpus) != corpus_digest:
-        failures.append(f"{corpus.name}: the corpus changed")
+    for path, digest in digests.items():
+        if badfiles.sha256(path) != digest:
+            failures.append(f"{path.name}: an input every run shares changed")
     return {"failures": failures + errors, "runs": len(jobs), "seconds": time.monotonic() - t0,
             "codes": codes}
 
@@ -336,7 +343,8 @@ def test_base_dump_is_valid_and_deterministic(tmp_path):
         for i, copy in enumerate(copies):
             for j, slot in enumerate(COMMANDS):
                 answer = worker.run(i * 100 + j, _argv(COMMANDS[slot], copy, corpus,
-                                                       copy.path.parent / "out.h5"), JOB_TIMEOUT_S)
+                                                       copy.path.parent / "out.h5",
+                                                       copies[0].path), JOB_TIMEOUT_S)
                 assert answer.get("code") == 0, (copy.path.name, slot, answer)
                 if os.path.exists(copy.path.parent / "out.h5"):
                     os.remove(copy.path.parent / "out.h5")

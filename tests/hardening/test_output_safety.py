@@ -36,6 +36,9 @@ COMMANDS = {
     "depth": (["depth", "{REF}", "{TEST}"], {"REF": "good.h5", "TEST": "test.h5"},
               ["--html", "--per-item"]),
     "norms": (["norms", "{INPUT}"], {"INPUT": "good.h5"}, ["--html", "--per-item"]),
+    "drift": (["drift", "{REF}", "{NEW}", "--permutations", "20"],
+              {"REF": "good.h5", "NEW": "test.h5"}, ["--html", "--per-item"]),
+    "intdim": (["intdim", "{INPUT}", "-k", "3"], {"INPUT": "good.h5"}, ["--html", "--per-item"]),
     "infogain": (["infogain", "{CORPUS}", "--embeddings", "{EMB}", "--context-vectors", "{CTX}",
                   "--keywords-for", "{DOC}"],
                  {"CORPUS": "corpus.txt", "EMB": "emb.h5", "CTX": "ctx.h5", "DOC": "doc.txt"},
@@ -240,12 +243,14 @@ def test_two_outputs_at_one_file_refused(world, no_work, cmd, opt_a, opt_b, kind
 
 def test_every_command_and_output_option_is_covered():
     cmds = {c.split()[0] for c in COMMANDS}
-    assert cmds == {"info", "transform", "isotropy", "hubness", "depth", "norms", "infogain"}
+    assert cmds == {"info", "transform", "isotropy", "hubness", "depth", "norms", "infogain",
+                    "drift", "intdim"}
     pairs = {(c.split()[0], o) for c, _, o_list in [(c, *COMMANDS[c][1:]) for c in COMMANDS]
              for o in o_list}
     assert ("transform", "-o") in pairs and ("infogain", "--save-cooccurrence") in pairs
     roles = {r for _, r, _ in [(c, r, 0) for c in COMMANDS for r in COMMANDS[c][1]]}
-    assert roles == {"INPUT", "FIT", "C0", "BANK", "REF", "TEST", "CORPUS", "EMB", "CTX", "DOC"}
+    assert roles == {"INPUT", "FIT", "C0", "BANK", "REF", "TEST", "NEW", "CORPUS", "EMB", "CTX",
+                     "DOC"}
 
 
 def test_baseline_command_lines_work(world):
