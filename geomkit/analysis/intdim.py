@@ -274,6 +274,16 @@ def _neighbour_order(n, m, n_dup, k, estimators, gride_n2, scales, local_twonn_n
     return order
 
 
+def _lpca_and_lid(space, estimators, variance, values, details, lid_distinct) -> dict:
+    """lPCA from the streaming moments (into ``values``/``details``) and the LID summary."""
+    if "lpca" in estimators:
+        rules = lpca(space.spectrum()[0], variance=variance)
+        values["lpca"] = rules["ratio"]
+        details["lpca_rules"] = rules
+    details["lid_infinite"] = int((~np.isfinite(lid_distinct)).sum())
+    return _summary(lid_distinct)
+
+
 def _lid_vs_hubness(lid: np.ndarray, kocc: np.ndarray, k: int) -> dict:
     """LID against k-occurrence over the distinct items: Spearman, Pearson (None when every
     k-occurrence is equal), and the k-skewness."""
@@ -397,13 +407,7 @@ def compute_intdim(space, *, k: int = 20, estimators=ESTIMATORS, discard_fractio
         details["gride_error"] = err
         details["gride_ratios_used"] = used
     scale_rows = gride_scales(dist, scales) if scales is not None else None
-    if "lpca" in estimators:
-        rules = lpca(space.spectrum()[0], variance=variance)
-        values["lpca"] = rules["ratio"]
-        details["lpca_rules"] = rules
-
-    lid = _summary(lid_distinct)
-    details["lid_infinite"] = int((~np.isfinite(lid_distinct)).sum())
+    lid = _lpca_and_lid(space, estimators, variance, values, details, lid_distinct)
 
     # per analysed row: copies take their representative's values
     back = np.arange(n) if rep is None else np.searchsorted(distinct, rep)
@@ -596,12 +600,7 @@ def _approximate_intdim(space, *, k, estimators, discard_fraction, twonn_fit, ml
             scale_rows.append({"n1": n1, "n2": 2 * n1, "id": value, "error": err,
                                "radius": radius[(n1, 2 * n1)] / m})
             n1 *= 2
-    if "lpca" in estimators:
-        rules = lpca(space.spectrum()[0], variance=variance)
-        values["lpca"] = rules["ratio"]
-        details["lpca_rules"] = rules
-    lid = _summary(lid_distinct)
-    details["lid_infinite"] = int((~np.isfinite(lid_distinct)).sum())
+    lid = _lpca_and_lid(space, estimators, variance, values, details, lid_distinct)
 
     back = np.arange(n) if rep is None else np.searchsorted(distinct, rep)
     lid_rows = lid_distinct[back]
