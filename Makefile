@@ -27,10 +27,10 @@ demo: $(STAMP)
 
 # the whole suite but the slow-marked tests (the full fuzz run: make test-slow, run by CI)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --durations=15
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

@@ -279,22 +279,36 @@ class Space:
             self._cache["duplicates"] = duplicate_representatives(self.matrix(nonzero=nonzero)[1])
         return self._cache["duplicates"]
 
-    def knn(self, k: int, metric: str = "cosine", *, device: str | None = None):
+    def knn(self, k: int, metric: str = "cosine", *, device: str | None = None,
+            float64: bool = False):
         """The exact k nearest neighbours of every row (self excluded; copies at distance 0),
         computed once per metric for the largest k asked and sliced for smaller ones (the
-        lists are ordered by distance, then row, so a prefix is the smaller graph)."""
+        lists are ordered by distance, then row, so a prefix is the smaller graph).
+
+        ``float64`` (euclidean only): lists exact under float64 distances ‖x_i − x_j‖, which
+        ``distances`` then holds (:func:`geomkit.engine.knn_certified.float64_knn`: the
+        certified bfloat16 search where the CPU has it)."""
         from geomkit.engine.knn import KnnResult, exact_knn
 
-        key = ("knn", metric)
+        if float64 and metric != "euclidean":
+            raise ValueError("float64 lists are euclidean")
+        key = ("knn", metric, float64)
         cached = self._cache.get(key)
         if cached is None or cached.k < k:
             x = self.matrix(nonzero=metric == "cosine")[1]
-            cached = exact_knn(x, k, metric=metric, memory=self.memory, device=device,
-                               duplicates=self.duplicates(nonzero=metric == "cosine"))
+            dups = self.duplicates(nonzero=metric == "cosine")
+            if float64:
+                from geomkit.engine.knn_certified import float64_knn
+
+                cached = float64_knn(x, k, memory=self.memory, device=device, duplicates=dups)
+            else:
+                cached = exact_knn(x, k, metric=metric, memory=self.memory, device=device,
+                                   duplicates=dups)
             self._cache[key] = cached
         if cached.k == k:
             return cached
-        return KnnResult(cached.indices[:, :k], cached.distances[:, :k], metric)
+        return KnnResult(cached.indices[:, :k], cached.distances[:, :k], metric,
+                         search=cached.search)
 
     def close(self) -> None:
         self.source.close()

@@ -1,9 +1,11 @@
 """Intrinsic dimension: TwoNN, MLE, GRIDE, lPCA and per-item local MLE (METHODS.md §9).
 
-All neighbour-based estimators read ONE exact euclidean kNN graph (:meth:`geomkit.Space.knn`,
-self excluded), searched once for the largest neighbour order any of them needs; the distances
-of the chosen neighbours are then recomputed exactly in float64 as ‖x_i − x_j‖ (the Gram
-product the search ranks with loses digits when r₁ ≪ ‖x‖, which ratios of distances amplify).
+All neighbour-based estimators read ONE exact euclidean kNN graph (:meth:`geomkit.Space.knn`
+with ``float64=True``, self excluded), searched once for the largest neighbour order any of them
+needs, with float64 distances ‖x_i − x_j‖ (a Gram product loses digits when r₁ ≪ ‖x‖, which
+ratios of distances amplify). On CPUs with bfloat16 products the search is the certified
+bfloat16 one (:mod:`geomkit.engine.knn_certified`: exact under float64 distances, 2-3× fewer
+seconds than float32 products); elsewhere the float32 engine's lists, recomputed in float64.
 lPCA reads the streaming moments (:meth:`geomkit.Space.spectrum`, covariance with ddof = 1).
 With ``approximate=True`` the graph comes from the faiss IVF engine instead
 (:func:`geomkit.engine.ann.approximate_search`, streamed within ``--memory``, recall measured):
@@ -45,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geomkit.engine.knn_certified import float64_lists as exact_distances  # noqa: F401 (tests)
 from geomkit.errors import InputError, UsageError
 from geomkit.report.result import Result
 from geomkit.space import as_space
@@ -173,22 +176,6 @@ def local_twonn(x: np.ndarray, neighbours: np.ndarray, *, discard_fraction: floa
             mu = two[:, 1] / two[:, 0]
         out[i] = twonn(mu[np.isfinite(mu)], discard_fraction=discard_fraction, fit=fit)
     return out
-
-
-def exact_distances(x: np.ndarray, indices: np.ndarray, *, chunk_bytes: int = 64 * 2**20
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """‖x_i − x_j‖ in float64 for every listed neighbour j of row i, each row re-sorted by
-    (distance, index): ``(indices, distances)``."""
-    n, k = indices.shape
-    d = x.shape[1]
-    dist = np.empty((n, k))
-    step = max(1, chunk_bytes // (8 * k * d))
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        diff = x[indices[a:b]].astype(np.float64) - x[a:b, None, :].astype(np.float64)
-        dist[a:b] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    order = np.lexsort((indices, dist), axis=1)
-    return np.take_along_axis(indices, order, axis=1), np.take_along_axis(dist, order, axis=1)
 
 
 # ---------------------------------------------------------------------------- result
@@ -388,9 +375,9 @@ def compute_intdim(space, *, k: int = 20, estimators=ESTIMATORS, discard_fractio
 
     # one exact euclidean graph of the distinct rows, for the largest order any estimator reads
     target = space if rep is None else space.subset(rows[distinct], "distinct rows")
-    graph = target.knn(order, "euclidean", device=device)
+    graph = target.knn(order, "euclidean", device=device, float64=True)
     xd = x if rep is None else x[distinct]
-    idx, dist = exact_distances(xd, graph.indices)
+    idx, dist = graph.indices, graph.distances
 
     lid_distinct = mle_pointwise(dist, k, unbiased=unbiased)
     mu = dist[:, 1] / dist[:, 0]
@@ -429,7 +416,7 @@ def compute_intdim(space, *, k: int = 20, estimators=ESTIMATORS, discard_fractio
               "gride_n1": gride_n1, "gride_n2": gride_n2, "scales": scales,
               "variance": variance, "local_twonn_n": local_twonn_n, "metric": "euclidean",
               "knn": "exact"}
-    return IntdimResult(knn={"exact": True, "recall": None},
+    return IntdimResult(knn={"exact": True, "recall": None, "search": graph.search},
         n=n, d=space.d, k=k, twonn=values["twonn"], mle=values["mle"], gride=values["gride"],
         lpca=values["lpca"], n_duplicates=n_dup, lid=lid, params=params, details=details,
         n_distinct=m, gride_scales=scale_rows, hubness=hub, n_dropped=space.n_dropped,

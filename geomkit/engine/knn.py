@@ -42,6 +42,7 @@ class KnnResult:
     metric: str
     exact: bool = True
     recall: float | None = None
+    search: dict | None = None  # how the lists were searched (engine/knn_certified.py)
 
     @property
     def k(self) -> int:

@@ -205,3 +205,30 @@ def test_refusals(rng):
     grid = np.array([[i, j] for i in range(10) for j in range(10)], dtype=float)
     with pytest.raises(InputError, match="GRIDE"):
         compute_intdim(Space.from_array(grid), k=4, estimators=("gride",))
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("offset", [0.0, 300.0])
+def test_float32_dumps_take_the_certified_search(monkeypatch, name, offset):
+    """float32 rows: the certified bfloat16 search (geomkit/engine/knn_certified.py) and the
+    float32 engine give the same lists, hence the same values to 1e-12, and stay at
+    scikit-dimension's float64 values up to the float32 rounding of the data — also 300 away
+    from the origin, where ‖x‖² ≫ r²: a float32 Gram product of the rows as stored ranks
+    neighbours by digits it no longer has (TwoNN on id_sphere + 300 came out 4.48 instead of
+    4.88); both searches centre the rows first."""
+    x = (_data(name) + offset).astype(np.float32)
+    kw = dict(k=20, scales=4, with_hubness=True)
+    monkeypatch.setenv("GEOMKIT_KNN_BF16", "1")
+    a = compute_intdim(Space.from_array(x), **kw)
+    monkeypatch.setenv("GEOMKIT_KNN_BF16", "0")
+    b = compute_intdim(Space.from_array(x), **kw)
+    assert a.knn["search"]["products"] == "bfloat16, certified in float64"
+    assert b.knn["search"] == {"products": "float32"}
+    for key in ("twonn", "mle", "gride"):
+        assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-12), key
+    np.testing.assert_allclose(a.lid_values, b.lid_values, rtol=1e-12)
+    np.testing.assert_array_equal(a.kocc, b.kocc)
+    tol = 1e-5 if offset else 1e-6  # float32 rounding of 300 + x: ~4e-6 seen
+    assert a.twonn == pytest.approx(G["TwoNN_linear_discard0.1"][name]["value"], rel=tol)
+    assert a.mle == pytest.approx(G["MLE_k20_comb_mle"][name]["value"], rel=tol)
+    assert a.gride == pytest.approx(G["GRIDE_n1_1_n2_2"][name]["value"], rel=10 * tol)

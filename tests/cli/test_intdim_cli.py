@@ -25,7 +25,7 @@ def test_json_contract_matches_oracle():
     out = run_json("intdim", SWISS)
     assert list(out) == KEYS  # the issue's contract (+ the dropped-row counts every result has,
     # + the kNN engine used: exact below geomkit hubness' APPROXIMATE_FROM rows)
-    assert out["knn"] == {"exact": True, "recall": None}
+    assert out["knn"] == {"exact": True, "recall": None, "search": {"products": "float64"}}
     assert (out["n"], out["d"], out["k"], out["n_duplicates"]) == (2000, 3, 20, 0)
     assert out["twonn"] == pytest.approx(G["TwoNN_linear_discard0.1"]["id_swiss"]["value"],
                                          rel=1e-9)
