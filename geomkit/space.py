@@ -199,21 +199,28 @@ class Space:
         """The products named ("moments", "row_stats") in one fused pass for those not cached
         yet. ``nonzero``: all-zero rows are an error (cosine measures), also when the products
         came from an earlier pass."""
-        from geomkit.engine.moments import MomentAccumulator, RowStatAccumulator
-
-        makers = {"moments": lambda: MomentAccumulator(), "row_stats": RowStatAccumulator}
         missing = [name for name in names if name not in self._cache]
         if missing:  # the pass itself refuses zero rows when asked
-            accs = [makers[name]() for name in missing]
-            self.run(*accs, nonzero=nonzero, progress=progress)
-            for name, acc in zip(missing, accs):
-                self._cache[name] = acc.result()
+            self.run_with(products=missing, nonzero=nonzero, progress=progress)
         elif nonzero and not self.source._nonzero_checked:
             if "row_stats" in self._cache:
                 self._refuse_zero_rows(self._cache["row_stats"])
             else:
                 self.products("row_stats", nonzero=True, progress=progress)
         return tuple(self._cache[name] for name in names)
+
+    def run_with(self, *consumers, products=(), nonzero: bool = False,
+                 progress: str | None = None) -> None:
+        """One pass feeding ``consumers`` that also computes the named shared products
+        ("moments", "row_stats") not cached yet, fused into the same read."""
+        from geomkit.engine.moments import MomentAccumulator, RowStatAccumulator
+
+        makers = {"moments": MomentAccumulator, "row_stats": RowStatAccumulator}
+        missing = [name for name in dict.fromkeys(products) if name not in self._cache]
+        accs = [makers[name]() for name in missing]
+        self.run(*consumers, *accs, nonzero=nonzero, progress=progress)
+        for name, acc in zip(missing, accs):
+            self._cache[name] = acc.result()
 
     def _refuse_zero_rows(self, stats) -> None:
         zero = np.flatnonzero(stats.norms == 0)

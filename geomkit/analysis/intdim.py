@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from geomkit.engine.knn_certified import float64_lists as exact_distances  # noqa: F401 (tests)
 from geomkit.errors import InputError, UsageError
 from geomkit.report.result import Result
 from geomkit.space import as_space
@@ -447,8 +446,9 @@ def _read64(space, rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
 def _block_exact_distances(space, rows, start: int, idx: np.ndarray, group: int,
                            step_bytes: int = 32 * 2**20) -> tuple[np.ndarray, np.ndarray]:
     """The neighbours ``idx`` (positions) of the query rows start.. with their distances
-    recomputed as ‖x_i − x_j‖ in float64 from the source (as :func:`exact_distances`), each row
-    re-sorted by (distance, position). The neighbours' vectors are read in sorted groups of
+    recomputed as ‖x_i − x_j‖ in float64 from the source (as
+    :func:`geomkit.engine.knn_certified.float64_lists`), each row re-sorted by (distance,
+    position). The neighbours' vectors are read in sorted groups of
     ``group`` positions, never all at once."""
     b, c = idx.shape
     xq = _read64(space, rows, np.arange(start, start + b))
@@ -509,7 +509,9 @@ def _approximate_intdim(space, *, k, estimators, discard_fraction, twonn_fit, ml
     from geomkit.engine.ann import SpaceFeed, approximate_search
     from geomkit.engine.duplicates import stream_duplicates
 
-    dups = stream_duplicates(space, progress="intdim: duplicate rows")
+    # lPCA's moments come in the same read as the row hashes
+    dups = stream_duplicates(space, progress="intdim: duplicate rows",
+                             products=("moments",) if "lpca" in estimators else ())
     n = dups.n
     n_dup, _ = dups.counts()
     rep = dups.dense()  # N positions (8 bytes a row), None without copies

@@ -161,15 +161,17 @@ class SparseDuplicates:
         return rep
 
 
-def stream_duplicates(space, *, nonzero: bool = False, progress: str | None = None
-                      ) -> SparseDuplicates:
+def stream_duplicates(space, *, nonzero: bool = False, progress: str | None = None,
+                      products=()) -> SparseDuplicates:
     """The exact copies among the rows of ``space`` (a :class:`geomkit.Space`) in one streaming
     pass of row hashes (8 bytes a row, run by the space's executor) and reads of the rows whose
     hashes repeat, which are compared exactly (a 64-bit collision between different rows is
     resolved by grouping those rows by value). The same groups as
-    :func:`duplicate_representatives` of the whole matrix; positions count the analysed rows."""
+    :func:`duplicate_representatives` of the whole matrix; positions count the analysed rows.
+    ``products``: shared products of the space ("moments", "row_stats") computed in the same
+    pass (:meth:`geomkit.Space.run_with`), one read fewer for a command that needs both."""
     acc = RowHashAccumulator()
-    space.run(acc, nonzero=nonzero, progress=progress)
+    space.run_with(acc, products=products, nonzero=nonzero, progress=progress)
     h = acc.result()
     n = h.size
     s = np.sort(h)

@@ -23,7 +23,7 @@ import numpy as np
 
 from geomkit.engine.rows import RowSums, row_sq_norms, row_sums, unit_rows
 from geomkit.errors import GeomkitError, InputError, UsageError
-from geomkit.io.guarded import read_values
+from geomkit.io.guarded import read_many, read_values
 from geomkit.io.selection import Selection, parse_selection, resolve_dataset
 
 _NO_ROWS = np.empty(0, dtype=np.int64)
@@ -280,6 +280,7 @@ class EmbeddingSource:
     def _read_metadata(self, names: dict) -> Metadata:
         parent = self._dset.parent
         meta = Metadata()
+        found = []  # (kind, dataset, label) after the checks that need no values
         for kind in METADATA_NAMES:
             asked = names.get(kind)
             name = asked if asked else kind
@@ -300,10 +301,17 @@ class EmbeddingSource:
             if obj.shape[0] != self._dset.shape[0]:
                 raise InputError(f"{label}: has {obj.shape[0]} {kind} but {self.dataset} has "
                                  f"{self._dset.shape[0]} rows; metadata must align row by row.")
-            try:
-                values = read_values(obj, label)
-            except OSError as exc:
-                raise InputError(f"{label}: cannot be read ({_short(exc)}).") from None
+            found.append((kind, obj, label))
+        if not found:
+            return meta
+        # the variable-length ones (ids, texts) in one guarded child: one fork per file
+        where = (found[0][2] if len(found) == 1 else
+                 f"{self.path}:{', '.join(obj.name for _, obj, _ in found)}")
+        try:
+            read = read_many([(obj, label) for _, obj, label in found], where, describe=_short)
+        except OSError as exc:
+            raise InputError(f"{where}: cannot be read ({_short(exc)}).") from None
+        for (kind, obj, label), values in zip(found, read):
             values = _decode(values)
             if kind == "counts":
                 if values.dtype.kind not in "iuf":

@@ -13,8 +13,9 @@ import pytest
 
 from conftest import ORACLES
 from geomkit import Space
-from geomkit.analysis.intdim import (compute_intdim, exact_distances, gride, local_twonn, lpca,
-                                     mle_pointwise, twonn)
+from geomkit.analysis.intdim import (compute_intdim, gride, local_twonn, lpca, mle_pointwise,
+                                     twonn)
+from geomkit.engine.knn_certified import float64_lists as exact_distances
 from geomkit.errors import InputError, UsageError
 
 ORACLE = json.loads((ORACLES / "intrinsic_dim.json").read_text())

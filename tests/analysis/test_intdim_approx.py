@@ -159,3 +159,27 @@ def test_cli_flags_act(tmp_path):
         proc = run_cli("intdim", p, *args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and "nprobe" in proc.stderr
+
+
+def test_lpca_moments_share_the_row_hash_read(tmp_path, monkeypatch):
+    """The approximate path reads the source for the row hashes; lPCA's moments come in the
+    same pass (one read fewer), and its value is the one of a separate moments pass."""
+    from geomkit.engine.executor import LocalExecutor
+
+    x = _data("id_gauss10")
+    path = write_h5(tmp_path / "g.h5", x.astype(np.float32))
+    passes = []
+    real = LocalExecutor.run
+
+    def counting(self, source, consumers, **kw):
+        passes.append(sorted(type(c).__name__ for c in consumers))
+        return real(self, source, consumers, **kw)
+
+    monkeypatch.setattr(LocalExecutor, "run", counting)
+    r = compute_intdim(Space.open(str(path)), approximate=True, nprobe=4)
+    assert passes[0] == ["MomentAccumulator", "RowHashAccumulator"]
+    assert not any(p == ["MomentAccumulator"] for p in passes)
+    assert r.lpca == compute_intdim(Space.from_array(x), estimators=("lpca",)).lpca
+    passes.clear()
+    compute_intdim(Space.open(str(path)), approximate=True, nprobe=4, estimators=("twonn",))
+    assert passes[0] == ["RowHashAccumulator"]  # no moments when lPCA is not asked
