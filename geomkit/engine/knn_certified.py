@@ -112,7 +112,7 @@ class _Lists:
         """Tile ``t`` offered to its rows and its columns through chunk maxima: only chunks
         whose maximum beats a row's threshold are gathered, and their values above it are kept
         for the next merge (every ``FLUSH`` values: the thresholds lag a few tiles, which lets
-        a few more values through but merges ~10x less often)."""
+        a few more values through but merges far less often)."""
         import torch
 
         nr, nc = t.shape
