@@ -302,11 +302,13 @@ class Space:
         key = ("knn", metric, float64)
         cached = self._cache.get(key)
         if cached is None or cached.k < k:
-            x = self.matrix(nonzero=metric == "cosine")[1]
-            dups = self.duplicates(nonzero=metric == "cosine")
-            if float64:
-                from geomkit.engine.knn_certified import float64_knn
+            from geomkit.engine.knn_certified import float64_knn, usable
 
+            x = self.matrix(nonzero=metric == "cosine")[1]
+            # the certified search needs no copy groups (copies are at float64 distance 0)
+            dups = (None if float64 and usable(x, device) else
+                    self.duplicates(nonzero=metric == "cosine"))
+            if float64:
                 cached = float64_knn(x, k, memory=self.memory, device=device, duplicates=dups)
             else:
                 cached = exact_knn(x, k, metric=metric, memory=self.memory, device=device,

@@ -260,6 +260,26 @@ def _neighbour_order(n, m, n_dup, k, estimators, gride_n2, scales, local_twonn_n
     return order
 
 
+def _global_estimates(estimators, mu, lid_distinct, gride_fit, discard_fraction, twonn_fit,
+                      mle_comb) -> tuple[dict, dict]:
+    """TwoNN from the ratios ``mu``, the MLE from the per-item LID and GRIDE from
+    ``gride_fit()`` → (id, error, ratios used), each when asked: ``(values, details)`` (lPCA
+    left None for :func:`_lpca_and_lid`). Shared by the exact and the approximate path."""
+    values: dict = {"twonn": None, "mle": None, "gride": None, "lpca": None}
+    details: dict = {}
+    if "twonn" in estimators:
+        values["twonn"] = _finite(twonn(mu, discard_fraction=discard_fraction, fit=twonn_fit))
+    if "mle" in estimators:
+        values["mle"] = _finite(combine_mle(lid_distinct, mle_comb))
+        details["mle_by_comb"] = {c: _finite(combine_mle(lid_distinct, c)) for c in MLE_COMBS}
+    if "gride" in estimators:
+        g, err, used = gride_fit()
+        values["gride"] = _finite(g)
+        details["gride_error"] = err
+        details["gride_ratios_used"] = used
+    return values, details
+
+
 def _lpca_and_lid(space, estimators, variance, values, details, lid_distinct) -> dict:
     """lPCA from the streaming moments (into ``values``/``details``) and the LID summary."""
     if "lpca" in estimators:
@@ -379,19 +399,9 @@ def compute_intdim(space, *, k: int = 20, estimators=ESTIMATORS, discard_fractio
     idx, dist = graph.indices, graph.distances
 
     lid_distinct = mle_pointwise(dist, k, unbiased=unbiased)
-    mu = dist[:, 1] / dist[:, 0]
-    values: dict = {"twonn": None, "mle": None, "gride": None, "lpca": None}
-    details: dict = {}
-    if "twonn" in estimators:
-        values["twonn"] = _finite(twonn(mu, discard_fraction=discard_fraction, fit=twonn_fit))
-    if "mle" in estimators:
-        values["mle"] = _finite(combine_mle(lid_distinct, mle_comb))
-        details["mle_by_comb"] = {c: _finite(combine_mle(lid_distinct, c)) for c in MLE_COMBS}
-    if "gride" in estimators:
-        g, err, used = gride(dist, gride_n1, gride_n2)
-        values["gride"] = _finite(g)
-        details["gride_error"] = err
-        details["gride_ratios_used"] = used
+    values, details = _global_estimates(
+        estimators, dist[:, 1] / dist[:, 0], lid_distinct,
+        lambda: gride(dist, gride_n1, gride_n2), discard_fraction, twonn_fit, mle_comb)
     scale_rows = gride_scales(dist, scales) if scales is not None else None
     lid = _lpca_and_lid(space, estimators, variance, values, details, lid_distinct)
 
@@ -568,18 +578,10 @@ def _approximate_intdim(space, *, k, estimators, discard_fraction, twonn_fit, ml
                              on_block=fold,
                              label=space.label)
 
-    values: dict = {"twonn": None, "mle": None, "gride": None, "lpca": None}
-    details: dict = {}
-    if "twonn" in estimators:
-        values["twonn"] = _finite(twonn(mu, discard_fraction=discard_fraction, fit=twonn_fit))
-    if "mle" in estimators:
-        values["mle"] = _finite(combine_mle(lid_distinct, mle_comb))
-        details["mle_by_comb"] = {c: _finite(combine_mle(lid_distinct, c)) for c in MLE_COMBS}
-    if "gride" in estimators:
-        g, err, used = gride_log_ratios(log_ratios[(gride_n1, gride_n2)], gride_n1, gride_n2)
-        values["gride"] = _finite(g)
-        details["gride_error"] = err
-        details["gride_ratios_used"] = used
+    values, details = _global_estimates(
+        estimators, mu, lid_distinct,
+        lambda: gride_log_ratios(log_ratios[(gride_n1, gride_n2)], gride_n1, gride_n2),
+        discard_fraction, twonn_fit, mle_comb)
     scale_rows = None
     if scales is not None:
         scale_rows = []

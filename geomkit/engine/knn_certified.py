@@ -355,20 +355,16 @@ def certified_knn(x: np.ndarray, k: int, *, memory: int = 256 * 2**20, slack: in
     return KnnResult(indices.numpy(), distances.numpy(), "euclidean")
 
 
-def float64_lists(x: np.ndarray, indices: np.ndarray, *, chunk_bytes: int = 64 * 2**20
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def float64_lists(x: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """‖x_i − x_j‖ in float64 for every listed neighbour j of row i, each row re-sorted by
-    (distance, index): ``(indices, distances)``."""
-    n, k = indices.shape
-    d = x.shape[1]
-    dist = np.empty((n, k))
-    step = max(1, chunk_bytes // (8 * k * d))
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        diff = x[indices[a:b]].astype(np.float64) - x[a:b, None, :].astype(np.float64)
-        dist[a:b] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    order = np.lexsort((indices, dist), axis=1)
-    return np.take_along_axis(indices, order, axis=1), np.take_along_axis(dist, order, axis=1)
+    (distance, index): ``(indices, distances)`` (the re-ranking of the certified search)."""
+    import torch
+
+    with torch.inference_mode():
+        idx, dist = _rerank(torch.from_numpy(np.ascontiguousarray(x)), torch.arange(x.shape[0]),
+                            torch.from_numpy(np.ascontiguousarray(indices, dtype=np.int64)),
+                            indices.shape[1])
+    return idx.numpy(), dist.numpy()
 
 
 def _centred(x: np.ndarray, block: int = 65536) -> np.ndarray:

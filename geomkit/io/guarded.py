@@ -115,6 +115,7 @@ def read_many(items: list, where: str, describe=None) -> list:
                         (v.tolist() if hasattr(v, "tolist") else v) for v in values])
         return got
 
+    # + 1 s per 50k values
     seconds = BASE_SECONDS + sum(items[i][0].shape[0] for i in vlen) / 50_000
     for i, values in zip(vlen, run_guarded(read, where, seconds=seconds)):
         out[i] = np.array(values, dtype=object)
@@ -123,16 +124,4 @@ def read_many(items: list, where: str, describe=None) -> list:
 
 def read_values(obj, where: str):
     """All values of a 1-D dataset; variable-length ones through :func:`run_guarded`."""
-    import numpy as np
-
-    n = obj.shape[0]
-    if not is_variable_length(obj.dtype):
-        return np.asarray(obj[0:n])
-
-    def read():
-        values = obj[0:n]
-        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else
-                (v.tolist() if hasattr(v, "tolist") else v) for v in values]
-
-    seconds = BASE_SECONDS + n / 50_000  # + 1 s per 50k values
-    return np.array(run_guarded(read, where, seconds=seconds), dtype=object)
+    return read_many([(obj, where)], where)[0]
